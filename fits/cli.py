@@ -1,0 +1,16 @@
+"""``tradeoff`` commands owned by :mod:`fits`.
+
+``fit`` and ``select`` live in :mod:`fits._cli_fit`; ``data``, ``sweep`` and ``demo`` in
+:mod:`fits._cli_sweep`. Heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from fits._cli_fit import app as fit_app
+from fits._cli_sweep import app as sweep_app
+
+app = typer.Typer(add_completion=False)
+app.add_typer(fit_app)
+app.add_typer(sweep_app)

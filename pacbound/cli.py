@@ -1,0 +1,17 @@
+"""``tradeoff`` commands owned by :mod:`pacbound`.
+
+``kl-inv`` and ``bound`` live in :mod:`pacbound._cli_bounds`, ``derive`` in
+:mod:`pacbound._cli_derive`. The top-level app (:mod:`fits.cli_main`) mounts :data:`app`, so
+these appear as top-level commands. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from pacbound._cli_bounds import app as bounds_app
+from pacbound._cli_derive import app as derive_app
+
+app = typer.Typer(add_completion=False)
+app.add_typer(bounds_app)
+app.add_typer(derive_app)
