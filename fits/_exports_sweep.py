@@ -1,3 +1,46 @@
 """Public names of :mod:`fits` from this part of the package: name -> defining module."""
 
-EXPORTS: dict[str, str] = {}
+EXPORTS: dict[str, str] = {
+    # synthetic task
+    "TaskFormat": "fits.synthetic._generator",
+    "SyntheticProblem": "fits.synthetic._generator",
+    "generate_problems": "fits.synthetic._generator",
+    "check_problem": "fits.synthetic._generator",
+    "solve_prompt": "fits.synthetic._generator",
+    "answer_from_completion": "fits.synthetic._generator",
+    "build_synthetic_tokenizer": "fits.synthetic._vocab",
+    "OpsDistribution": "fits.synthetic._distributions",
+    "ops_bin": "fits.synthetic._distributions",
+    "ops_mixture": "fits.synthetic._distributions",
+    "uniform_ops": "fits.synthetic._distributions",
+    "tv_distance": "fits.synthetic._distributions",
+    "sample_training_set": "fits.synthetic._data",
+    "decomposed_test_set": "fits.synthetic._data",
+    "write_problems": "fits.synthetic._data",
+    "decomposed_metrics": "fits.synthetic._evaluation",
+    "PretrainConfig": "fits.synthetic._model",
+    "SyntheticModelConfig": "fits.synthetic._model",
+    "find_synthetic_base": "fits.synthetic._model",
+    "cache_root": "fits.synthetic._model",
+    "pretrain_synthetic_base": "fits.synthetic._pretrain",
+    "ensure_synthetic_base": "fits.synthetic._pretrain",
+    # sweeps
+    "SweepSpec": "fits.sweep._spec",
+    "SpecError": "fits.sweep._spec",
+    "load_spec": "fits.sweep._spec",
+    "PlannedRun": "fits.sweep._plan",
+    "SweepResult": "fits.sweep._api",
+    "run_sweep": "fits.sweep._api",
+    "SweepStatus": "fits.sweep._status",
+    "sweep_status": "fits.sweep._status",
+    "score_examples": "fits.sweep._evaluate",
+    # theory against empirics, and the demo
+    "SIGMA_GRID": "fits._theory",
+    "TheoryConfig": "fits._theory",
+    "TheoryResult": "fits._theory",
+    "theory_for_sweep": "fits._theory",
+    "theory_charts": "fits._theory",
+    "DemoResult": "fits._demo",
+    "demo_spec": "fits._demo",
+    "run_demo": "fits._demo",
+}

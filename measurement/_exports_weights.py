@@ -1,3 +1,13 @@
 """Public names of :mod:`measurement` from this part of the package: name -> defining module."""
 
-EXPORTS: dict[str, str] = {}
+EXPORTS: dict[str, str] = {
+    "weight_statistics": "measurement._weight_statistics",
+    "WeightStats": "measurement._stats",
+    "gaussian_kl": "measurement._weight_kl",
+    "KLResult": "measurement._weight_kl",
+    "weight_bound": "measurement._weight_kl",
+    "WeightBoundResult": "measurement._weight_kl",
+    "lora_sq_norm": "measurement._lora",
+    "open_checkpoint": "measurement._checkpoint",
+    "Checkpoint": "measurement._checkpoint",
+}

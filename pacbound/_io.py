@@ -23,6 +23,19 @@ import numpy as np
 __all__ = ["atomic_dir", "atomic_path", "atomic_write_text", "to_jsonable", "write_json"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _chmod_like_new(path: Path, *, directory: bool) -> None:
+    """Give a mkstemp/mkdtemp result the permissions a plain open/mkdir would have (not 0600)."""
+    base = 0o777 if directory else 0o666
+    with contextlib.suppress(OSError):
+        os.chmod(path, base & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` when the block succeeds.
@@ -40,6 +53,8 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            _chmod_like_new(tmp_path, directory=tmp_path.is_dir())
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -58,6 +73,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        _chmod_like_new(tmp, directory=True)
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             if old.exists():

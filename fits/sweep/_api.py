@@ -1,0 +1,144 @@
+"""``run_sweep``: prepare a sweep folder, run what is missing, report what happened."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fits.sweep._spec import SweepSpec, load_spec
+
+__all__ = ["SweepResult", "run_sweep"]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Outcome of one :func:`run_sweep` call.
+
+    Attributes
+    ----------
+    root : str
+        The sweep folder (``tradeoff fit ROOT`` reads it).
+    planned, ran, skipped, failed : int
+        Planned runs; runs executed now; runs already complete; runs that failed now.
+    seconds : float
+        Wall time of the call.
+    results : tuple of dict
+        Per-run results of this call (``run_id, status, seconds`` and ``error`` on failure).
+    """
+
+    root: str
+    planned: int
+    ran: int
+    skipped: int
+    failed: int
+    seconds: float
+    results: tuple[dict, ...]
+
+    def __str__(self) -> str:
+        text = (
+            f"sweep {self.root}: {self.planned} planned, {self.ran} ran now, {self.skipped} "
+            f"already done, {self.failed} failed ({self.seconds:.1f} s)"
+        )
+        errors = [r for r in self.results if r["status"] == "failed"]
+        for r in errors[:5]:
+            text += f"\n  failed {r['run_id']}: {r.get('error')}"
+        return text
+
+    def to_dict(self) -> dict:
+        return {
+            "root": self.root,
+            "planned": self.planned,
+            "ran": self.ran,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "seconds": self.seconds,
+            "results": list(self.results),
+        }
+
+
+def run_sweep(
+    spec: SweepSpec | dict | str | Path,
+    out: str | Path,
+    *,
+    backend: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    progress: bool = False,
+) -> SweepResult:
+    """Run every missing run of ``spec`` into the sweep folder ``out``.
+
+    Parameters
+    ----------
+    spec : SweepSpec, dict or path
+        The sweep spec (a path is read with :func:`~fits.sweep._spec.load_spec`).
+    out : path
+        The sweep folder; created if needed; a rerun resumes it.
+    backend : {"local", "ray"}
+    address : str, optional
+        Ray cluster address to join (default: start a local cluster).
+    workers : int, optional
+        Local: parallel worker processes (default: ``resources.workers``, the GPU count, or
+        1). Ray: CPUs of the local cluster it starts.
+    progress : bool
+        Show a rich progress bar.
+    """
+    from fits.sweep._backends import check_backend, run_with_backend
+    from fits.sweep._runner import clean_stale_tmp, is_complete, prepare_sweep
+
+    t0 = time.perf_counter()
+    check_backend(backend, address)
+    if isinstance(spec, (str, Path)):
+        spec = load_spec(spec)
+    elif isinstance(spec, dict):
+        spec = SweepSpec.from_dict(spec)
+    plan = prepare_sweep(spec, out)
+    clean_stale_tmp(plan.root)
+    # Resolve (and if needed pre-train or convert) the base once, before any worker starts.
+    from fits.sweep._bases import resolve_base
+
+    resolve_base(spec)
+    todo = [r for r in plan.runs if not is_complete(plan.root, r.run_id)]
+    skipped = len(plan.runs) - len(todo)
+    results: list[dict] = []
+    if todo:
+        if progress:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                transient=False,
+            ) as bar:
+                task = bar.add_task(f"sweep {spec.name}", total=len(todo))
+
+                def hook(res: dict) -> None:
+                    bar.advance(task)
+                    mark = "x" if res["status"] == "failed" else "ok"
+                    bar.console.print(f"  {mark} {res['run_id']} ({res['seconds']:.1f} s)")
+
+                results = run_with_backend(
+                    plan, todo, backend, address=address, workers=workers, on_result=hook
+                )
+        else:
+            results = run_with_backend(plan, todo, backend, address=address, workers=workers)
+    failed = sum(r["status"] == "failed" for r in results)
+    ran = sum(r["status"] == "done" for r in results)
+    skipped += sum(r["status"] == "skipped" for r in results)
+    return SweepResult(
+        str(plan.root),
+        len(plan.runs),
+        ran,
+        skipped,
+        failed,
+        time.perf_counter() - t0,
+        tuple(results),
+    )

@@ -1,0 +1,488 @@
+"""SFT datasets: read prompt/completion (or chat) examples from JSONL, CSV, Parquet or a
+Hugging Face ``datasets`` folder, with clear errors that name the file and the row.
+
+Every example becomes a pair (prompt, completion). Chat rows (a ``messages`` list of
+``{"role", "content"}``) are rendered with the tokenizer's chat template: the prompt is every
+turn but the last, rendered with ``add_generation_prompt=True``; the completion is the rest of
+the fully rendered conversation (the last assistant turn and its end-of-turn marker), so
+``prompt + completion`` is exactly the text the model was trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from measurement.exceptions import DatasetError
+from pacbound._io import atomic_path
+from pacbound.exceptions import InvalidParameterError
+
+__all__ = ["ExampleSet", "load_examples", "parse_column_mapping", "write_table"]
+
+#: Canonical fields a column mapping may rename.
+CANONICAL_FIELDS = ("prompt", "completion", "messages", "answer", "example_id")
+SUPPORTED_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".pq")
+
+
+@dataclass(frozen=True, eq=False)
+class ExampleSet:
+    """Examples ready for scoring: the file's rows plus their canonical (prompt, completion).
+
+    Attributes
+    ----------
+    source : str
+        The file or folder the examples came from.
+    table : pandas.DataFrame
+        The rows as read (every original column), with ``example_id`` as the first column,
+        plus any columns added since (difficulty scores, bins).
+    prompts, completions : tuple of str
+        The text before and the text after the scored boundary, one per row.
+    answers : tuple of (str or None), or None
+        Reference final answers from the ``answer`` column, when the dataset has one.
+    kind : {"prompt-completion", "chat"}
+        How the examples were given.
+    """
+
+    source: str
+    table: pd.DataFrame
+    prompts: tuple[str, ...]
+    completions: tuple[str, ...]
+    answers: tuple[str | None, ...] | None = None
+    kind: str = "prompt-completion"
+    columns: Mapping[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def __str__(self) -> str:
+        return (
+            f"ExampleSet({len(self)} {self.kind} examples from {self.source}; "
+            f"columns: {', '.join(map(str, self.table.columns))})"
+        )
+
+    @property
+    def example_ids(self) -> list[Any]:
+        """The ``example_id`` of every row, in order."""
+        return self.table["example_id"].tolist()
+
+    def with_columns(self, **columns: Sequence[Any]) -> ExampleSet:
+        """Return a copy with columns added (or replaced) in :attr:`table`."""
+        table = self.table.copy()
+        for name, values in columns.items():
+            if len(values) != len(self):
+                raise InvalidParameterError(
+                    f"`{name}` must have one value per example ({len(self)}); got {len(values)}."
+                )
+            table[name] = list(values)
+        return ExampleSet(
+            self.source,
+            table,
+            self.prompts,
+            self.completions,
+            self.answers,
+            self.kind,
+            self.columns,
+        )
+
+    def subset(self, positions: Sequence[int]) -> ExampleSet:
+        """Return the examples at the given row positions, in that order."""
+        idx = [int(i) for i in positions]
+        return ExampleSet(
+            self.source,
+            self.table.iloc[idx].reset_index(drop=True),
+            tuple(self.prompts[i] for i in idx),
+            tuple(self.completions[i] for i in idx),
+            None if self.answers is None else tuple(self.answers[i] for i in idx),
+            self.kind,
+            self.columns,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary (not the rows)."""
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "n_examples": len(self),
+            "columns": [str(c) for c in self.table.columns],
+            "column_mapping": dict(self.columns),
+        }
+
+
+def parse_column_mapping(text: str | Mapping[str, str] | None) -> dict[str, str]:
+    """Parse ``"prompt=question,completion=solution"`` into ``{"prompt": "question", ...}``.
+
+    Keys are canonical field names (prompt, completion, messages, answer, example_id); values
+    are the dataset's own column names.
+    """
+    if text is None:
+        return {}
+    if isinstance(text, Mapping):
+        items = list(text.items())
+    else:
+        items = []
+        for part in str(text).split(","):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise InvalidParameterError(
+                    f"`columns` must be a comma-separated list of field=column pairs; got {part!r}."
+                )
+            key, value = part.split("=", 1)
+            items.append((key.strip(), value.strip()))
+    mapping: dict[str, str] = {}
+    for key, value in items:
+        if key not in CANONICAL_FIELDS:
+            allowed = ", ".join(CANONICAL_FIELDS)
+            raise InvalidParameterError(f"`columns` keys must be one of {allowed}; got {key!r}.")
+        if not value:
+            raise InvalidParameterError(f"`columns` must name a column for {key!r}; got ''.")
+        mapping[key] = value
+    return mapping
+
+
+def load_examples(
+    path: str | Path,
+    *,
+    columns: Mapping[str, str] | str | None = None,
+    tokenizer: Any = None,
+    split: str | None = None,
+) -> ExampleSet:
+    """Read an SFT dataset and return its examples as (prompt, completion) pairs.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.jsonl``/``.json``, ``.csv`` or ``.parquet`` file, or a folder written by
+        ``datasets.Dataset.save_to_disk`` (a ``DatasetDict`` folder needs ``split``).
+    columns : mapping or str, optional
+        Canonical field -> dataset column, e.g. ``{"prompt": "question", "completion":
+        "solution"}`` or the string ``"prompt=question,completion=solution"``.
+    tokenizer : transformers tokenizer, optional
+        Needed for chat (``messages``) datasets, whose turns are rendered with its chat template.
+    split : str, optional
+        The split to read from a saved ``DatasetDict``.
+
+    Returns
+    -------
+    ExampleSet
+
+    Raises
+    ------
+    DatasetError
+        The file is missing, unreadable or malformed (bad JSON names the line), a needed column
+        is missing, or a row has an empty or non-text prompt/completion (naming the row).
+    """
+    source = Path(path)
+    mapping = parse_column_mapping(columns)
+    frame = _read_frame(source, split)
+    if frame.empty:
+        raise DatasetError(f"{source}: the dataset has no rows.")
+    for key, col in mapping.items():
+        if col not in frame.columns:
+            raise DatasetError(
+                f"{source}: column {col!r} (mapped to {key!r}) is missing; "
+                f"the file has columns {_listing(frame.columns)}."
+            )
+    name = {key: mapping.get(key, key) for key in CANONICAL_FIELDS}
+    frame = _with_example_id(frame, source, name["example_id"], "example_id" in mapping)
+    if _is_chat(frame, mapping, name):
+        prompts, completions = _render_chats(frame, source, name["messages"], tokenizer)
+        kind = "chat"
+    else:
+        prompts, completions = _pairs(frame, source, name["prompt"], name["completion"])
+        kind = "prompt-completion"
+    answers = None
+    if name["answer"] in frame.columns:
+        answers = tuple(_answer_text(v) for v in frame[name["answer"]])
+    return ExampleSet(str(source), frame, prompts, completions, answers, kind, mapping)
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``table`` to ``path`` atomically; the format follows the suffix.
+
+    ``.parquet``/``.pq``, ``.csv`` (nested values are JSON-encoded) and ``.jsonl``/``.json``
+    (one JSON object per line).
+    """
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise InvalidParameterError(
+            f"`out` must end in one of {', '.join(SUPPORTED_SUFFIXES)}; got {str(target)!r}."
+        )
+    with atomic_path(target, suffix=suffix) as tmp:
+        if suffix in (".parquet", ".pq"):
+            table.to_parquet(tmp, index=False)
+        elif suffix == ".csv":
+            flat = table.copy()
+            for col in flat.columns:
+                if flat[col].map(lambda v: isinstance(v, (list, dict, np.ndarray))).any():
+                    flat[col] = flat[col].map(_json_cell)
+            flat.to_csv(tmp, index=False)
+        else:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for record in table.to_dict(orient="records"):
+                    fh.write(json.dumps(_plain(record), ensure_ascii=False) + "\n")
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def _read_frame(source: Path, split: str | None) -> pd.DataFrame:
+    if not source.exists():
+        raise DatasetError(f"{source}: no such file or folder.")
+    if source.is_dir():
+        return _read_hf_folder(source, split)
+    suffix = source.suffix.lower()
+    try:
+        if suffix == ".jsonl":
+            return _read_jsonl(source)
+        if suffix == ".json":
+            return _read_json(source)
+        if suffix == ".csv":
+            return pd.read_csv(source, keep_default_na=False, dtype=object)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(source)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        if isinstance(exc, DatasetError):
+            raise
+        raise DatasetError(f"{source}: cannot be read as {suffix[1:]}: {exc}") from exc
+    raise DatasetError(
+        f"{source}: the dataset format must be one of {', '.join(SUPPORTED_SUFFIXES)} or a "
+        f"saved `datasets` folder; got suffix {suffix or '(none)'!r}."
+    )
+
+
+def _read_jsonl(source: Path) -> pd.DataFrame:
+    records = []
+    with open(source, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(
+                    f"{source}: line {lineno} is not valid JSON ({exc.msg} at column {exc.colno})."
+                ) from None
+            if not isinstance(record, dict):
+                raise DatasetError(
+                    f"{source}: line {lineno} must be a JSON object; got {type(record).__name__}."
+                )
+            records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _read_json(source: Path) -> pd.DataFrame:
+    text = source.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return _read_jsonl(source)  # JSON Lines saved with a .json suffix
+    if isinstance(data, dict):
+        data = data.get("data", data.get("examples"))
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise DatasetError(
+            f"{source}: a .json dataset must be a list of objects (or JSON Lines); got "
+            f"{type(data).__name__}."
+        )
+    return pd.DataFrame.from_records(data)
+
+
+def _read_hf_folder(source: Path, split: str | None) -> pd.DataFrame:
+    import datasets
+
+    try:
+        loaded = datasets.load_from_disk(str(source))
+    except (FileNotFoundError, ValueError) as exc:
+        raise DatasetError(
+            f"{source}: not a dataset folder saved with `datasets.save_to_disk` ({exc})."
+        ) from exc
+    if isinstance(loaded, datasets.DatasetDict):
+        names = sorted(loaded.keys())
+        if split is None:
+            if len(names) != 1:
+                raise InvalidParameterError(
+                    f"`split` must be one of {_listing(names)} for {source}; got None."
+                )
+            split = names[0]
+        if split not in loaded:
+            raise InvalidParameterError(
+                f"`split` must be one of {_listing(names)} for {source}; got {split!r}."
+            )
+        loaded = loaded[split]
+    return loaded.to_pandas()
+
+
+def _with_example_id(frame: pd.DataFrame, source: Path, id_col: str, mapped: bool) -> pd.DataFrame:
+    frame = frame.reset_index(drop=True)
+    if id_col in frame.columns:
+        ids = frame[id_col]
+    elif "id" in frame.columns and not mapped:
+        ids = frame["id"]
+    else:
+        ids = pd.Series(np.arange(len(frame)), dtype="int64")
+    missing = ids.isna()
+    if missing.any():
+        raise DatasetError(f"{source}: row {int(np.argmax(missing.to_numpy()))} has no example id.")
+    duplicated = ids.duplicated()
+    if duplicated.any():
+        row = int(np.argmax(duplicated.to_numpy()))
+        raise DatasetError(
+            f"{source}: example ids must be unique; row {row} repeats id {_plain(ids.iloc[row])!r}."
+        )
+    out = frame.drop(columns=["example_id"], errors="ignore")
+    out.insert(0, "example_id", ids.to_numpy())
+    return out
+
+
+def _is_chat(frame: pd.DataFrame, mapping: Mapping[str, str], name: Mapping[str, str]) -> bool:
+    """Chat when `messages` is mapped explicitly, or present with no prompt/completion columns."""
+    if "messages" in mapping:
+        return True
+    if "prompt" in mapping or "completion" in mapping:
+        return False
+    has_pair = name["prompt"] in frame.columns or name["completion"] in frame.columns
+    return not has_pair and name["messages"] in frame.columns
+
+
+def _pairs(
+    frame: pd.DataFrame, source: Path, prompt_col: str, completion_col: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    for col in (prompt_col, completion_col):
+        if col not in frame.columns:
+            raise DatasetError(
+                f"{source}: column {col!r} is missing; the file has columns "
+                f"{_listing(frame.columns)} (give a column mapping, e.g. "
+                f"prompt=question,completion=answer, or a chat `messages` column)."
+            )
+    prompts = tuple(
+        _text(v, source, i, prompt_col, allow_empty=True) for i, v in enumerate(frame[prompt_col])
+    )
+    completions = tuple(
+        _text(v, source, i, completion_col, allow_empty=False)
+        for i, v in enumerate(frame[completion_col])
+    )
+    return prompts, completions
+
+
+def _render_chats(
+    frame: pd.DataFrame, source: Path, messages_col: str, tokenizer: Any
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if messages_col not in frame.columns:
+        raise DatasetError(
+            f"{source}: column {messages_col!r} is missing; the file has columns "
+            f"{_listing(frame.columns)}."
+        )
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        raise InvalidParameterError(
+            f"`tokenizer` must have a chat template to render the `{messages_col}` column of "
+            f"{source}; got {'None' if tokenizer is None else 'a tokenizer without one'}."
+        )
+    prompts, completions = [], []
+    for row, raw in enumerate(frame[messages_col]):
+        turns = _turns(raw, source, row, messages_col)
+        prompt = tokenizer.apply_chat_template(
+            turns[:-1], tokenize=False, add_generation_prompt=True
+        )
+        whole = tokenizer.apply_chat_template(turns, tokenize=False)
+        completion = whole[len(prompt) :] if whole.startswith(prompt) else turns[-1]["content"]
+        prompts.append(prompt)
+        completions.append(completion)
+    return tuple(prompts), tuple(completions)
+
+
+def _turns(raw: Any, source: Path, row: int, col: str) -> list[dict[str, str]]:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise DatasetError(
+                f"{source}: row {row}, field {col!r} must be a list of messages; got a string "
+                "that is not JSON."
+            ) from None
+    if isinstance(raw, np.ndarray):
+        raw = raw.tolist()
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise DatasetError(
+            f"{source}: row {row}, field {col!r} must be a list of at least two messages "
+            f"(ending with the assistant's); got {_short(raw)}."
+        )
+    turns = []
+    for k, msg in enumerate(raw):
+        if not isinstance(msg, Mapping) or "role" not in msg or "content" not in msg:
+            raise DatasetError(
+                f"{source}: row {row}, message {k} must have `role` and `content`; got "
+                f"{_short(msg)}."
+            )
+        turns.append(
+            {
+                "role": str(msg["role"]),
+                "content": _text(msg["content"], source, row, f"{col}[{k}].content", True),
+            }
+        )
+    if turns[-1]["role"] != "assistant":
+        raise DatasetError(
+            f"{source}: row {row}, the last message must have role 'assistant'; got "
+            f"{turns[-1]['role']!r}."
+        )
+    if not turns[-1]["content"].strip():
+        raise DatasetError(f"{source}: row {row}, the last assistant message is empty.")
+    return turns
+
+
+def _text(value: Any, source: Path, row: int, col: str, allow_empty: bool) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        value = ""
+    if not isinstance(value, str):
+        raise DatasetError(
+            f"{source}: row {row}, field {col!r} must be text; got {type(value).__name__} "
+            f"{_short(value)}."
+        )
+    if not allow_empty and not value.strip():
+        raise DatasetError(f"{source}: row {row}, field {col!r} is empty.")
+    return value
+
+
+def _answer_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _listing(names: Any) -> str:
+    return "[" + ", ".join(repr(str(n)) for n in names) + "]"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _json_cell(value: Any) -> Any:
+    if isinstance(value, (list, dict, np.ndarray)):
+        return json.dumps(_plain(value), ensure_ascii=False)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,307 @@
+"""Per-example losses of a checkpoint on a dataset: completion-only NLL, tokens, correctness.
+
+One row per (model, example): ``example_id, model, n_tokens, nll_sum, nll_mean``, plus
+``bounded_loss`` (the clipped, scaled NLL in [0, 1], when ``p_min`` is given),
+``greedy_match`` (every completion token is the model's argmax), ``truncated``, and with an
+answer checker ``correct`` and ``generated`` (greedy decoding, batched). Columns named in
+``carry`` (a difficulty score, a bin, a split) are copied from the dataset.
+
+    nll_sum_i  = -sum_{t in completion_i} log p(y_t | prompt_i, y_<t)
+    nll_mean_i = nll_sum_i / n_tokens_i
+
+The scoring engine is :mod:`measurement._scoring` (sorted, deterministic batches; LM head on
+gathered hidden states; float64 accumulation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from measurement._answers import AnswerChecker
+from measurement._datasets import ExampleSet, load_examples, write_table
+from measurement._generate import generate_completions
+from measurement._jobs import Journal, progress_bar
+from measurement._lm import encode_examples, load_causal_lm, unwrap_causal_lm
+from measurement._scoring import make_batches, score_batches
+from measurement.exceptions import DatasetError
+from pacbound._validation import check_positive_int
+from pacbound.exceptions import InvalidParameterError
+
+__all__ = ["ExampleLosses", "example_losses"]
+
+LOSS_COLUMNS = ("example_id", "model", "n_tokens", "nll_sum", "nll_mean")
+
+
+@dataclass(frozen=True, eq=False)
+class ExampleLosses:
+    """Per-example losses of one model on one dataset.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per example: ``example_id, model, n_tokens, nll_sum, nll_mean,
+        greedy_match, truncated`` (+ ``bounded_loss``, ``correct``, ``generated``, carried
+        columns).
+    model : str
+        The label of the model (its path, or "base"/"finetuned").
+    settings : dict
+        How the losses were computed (dtype, device, batch size, method, p_min, checker).
+    seconds : float
+        Wall time of the scoring pass (generation excluded).
+    """
+
+    table: pd.DataFrame
+    model: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    seconds: float = float("nan")
+
+    @property
+    def n_tokens(self) -> int:
+        """Completion tokens scored."""
+        return int(self.table["n_tokens"].sum())
+
+    @property
+    def token_nll(self) -> float:
+        """Token-weighted mean NLL: sum of nll_sum over sum of n_tokens (nats per token)."""
+        return float(self.table["nll_sum"].sum() / max(self.n_tokens, 1))
+
+    @property
+    def example_nll(self) -> float:
+        """Mean over examples of the per-example mean NLL."""
+        return float(self.table["nll_mean"].mean())
+
+    @property
+    def accuracy(self) -> float | None:
+        """Share of correct examples (None without a checker)."""
+        if "correct" not in self.table:
+            return None
+        return float(self.table["correct"].mean())
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Scoring throughput."""
+        return self.n_tokens / self.seconds if self.seconds > 0 else float("nan")
+
+    def __str__(self) -> str:
+        lines = [
+            f"Per-example losses of {self.model}: {len(self.table)} examples, "
+            f"{self.n_tokens} completion tokens",
+            f"  mean NLL per token     {self.token_nll:.4f} nats",
+            f"  mean of example means  {self.example_nll:.4f} nats",
+        ]
+        if "bounded_loss" in self.table:
+            lines.append(f"  bounded loss (mean)    {self.table['bounded_loss'].mean():.4f}")
+        if self.accuracy is not None:
+            lines.append(f"  accuracy               {self.accuracy:.4f}")
+        lines.append(
+            f"  {self.settings.get('device')} {self.settings.get('dtype')}, "
+            f"method {self.settings.get('method')}, {self.tokens_per_second:,.0f} tokens/s"
+        )
+        return "\n".join(lines)
+
+    def summary(self) -> dict[str, Any]:
+        """The aggregate numbers as a JSON-safe dict."""
+        out: dict[str, Any] = {
+            "model": self.model,
+            "n_examples": len(self.table),
+            "n_tokens": self.n_tokens,
+            "token_nll": self.token_nll,
+            "example_nll": self.example_nll,
+            "accuracy": self.accuracy,
+            "seconds": self.seconds,
+            "tokens_per_second": self.tokens_per_second,
+            "settings": dict(self.settings),
+        }
+        if "bounded_loss" in self.table:
+            out["bounded_loss"] = float(self.table["bounded_loss"].mean())
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Summary plus the rows (``records``), JSON-safe."""
+        out = self.summary()
+        out["records"] = self.table.to_dict(orient="records")
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        """Write :attr:`table` (format from the suffix: .parquet, .csv, .jsonl)."""
+        return write_table(self.table, path)
+
+
+def example_losses(
+    model: Any,
+    data: ExampleSet | str | Path,
+    *,
+    tokenizer: Any = None,
+    adapter: str | Path | None = None,
+    columns: Any = None,
+    checker: AnswerChecker | None = None,
+    batch_size: int = 8,
+    max_batch_tokens: int | None = None,
+    max_length: int | None = None,
+    padding_side: str = "left",
+    add_bos: bool = False,
+    p_min: float | None = None,
+    max_new_tokens: int = 64,
+    method: str = "auto",
+    dtype: str | torch.dtype | None = "auto",
+    device: str | torch.device | None = "auto",
+    carry: Sequence[str] = (),
+    label: str | None = None,
+    journal: str | Path | None = None,
+    progress: bool = False,
+) -> ExampleLosses:
+    """Per-example completion-only losses of a model on a dataset.
+
+    Parameters
+    ----------
+    model : path or model
+        A model folder (loaded with :func:`~measurement._lm.load_causal_lm`, in ``dtype`` on
+        ``device``; ``adapter`` applies a PEFT adapter) or an already loaded causal LM.
+    data : ExampleSet or path
+        The examples (a path is read with :func:`~measurement.load_examples`).
+    tokenizer : tokenizer, optional
+        Required when ``model`` is a loaded model.
+    checker : AnswerChecker, optional
+        Adds ``correct`` (greedy generation of ``max_new_tokens`` tokens) and ``generated``.
+    batch_size, max_batch_tokens : int
+        Batch limits (examples; padded tokens). The batches depend on lengths only.
+    max_length : int, optional
+        Longest model input; longer examples are left-truncated (flagged ``truncated``).
+        Default: the model's ``max_position_embeddings`` when it has one.
+    padding_side : {"left", "right"}
+    add_bos : bool
+        Put the BOS token before every prompt.
+    p_min : float in (0, 1), optional
+        Adds ``bounded_loss``: the per-token mean of -ln max(p, p_min) / ln(1/p_min).
+    method : {"auto", "hidden", "logits"}
+        See :func:`~measurement._scoring.score_batches`.
+    carry : sequence of str
+        Dataset columns copied into the output (difficulty score, bin, split).
+    label : str, optional
+        The ``model`` column; default the model path (or the class name).
+    journal : path, optional
+        A journal file: finished batches are recorded there, and a rerun with the same model,
+        data and settings resumes. It is left in place (the caller removes it once the output
+        is written, as ``tradeoff losses`` does).
+    progress : bool
+        Show a progress bar on stderr.
+    """
+    if isinstance(model, (str, Path)):
+        label = label or str(model) + (f" + {adapter}" if adapter else "")
+        lm, tok = load_causal_lm(model, adapter=adapter, dtype=dtype, device=device)
+        tokenizer = tokenizer or tok
+    else:
+        lm = model
+        label = label or type(unwrap_causal_lm(model)).__name__
+        if tokenizer is None:
+            raise InvalidParameterError("`tokenizer` must be given with a loaded model; got None.")
+    examples = (
+        data
+        if isinstance(data, ExampleSet)
+        else load_examples(data, columns=columns, tokenizer=tokenizer)
+    )
+    for col in carry:
+        if col not in examples.table.columns:
+            raise DatasetError(
+                f"{examples.source}: column {col!r} is missing; the file has columns "
+                f"{[str(c) for c in examples.table.columns]}."
+            )
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if max_length is None:
+        max_length = getattr(unwrap_causal_lm(lm).config, "max_position_embeddings", None)
+    encoded = encode_examples(
+        tokenizer,
+        examples.prompts,
+        examples.completions,
+        max_length=max_length,
+        add_bos=add_bos,
+        source=examples.source,
+    )
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    batches = make_batches(
+        encoded,
+        pad_id=pad_id,
+        batch_size=batch_size,
+        max_batch_tokens=max_batch_tokens,
+        padding_side=padding_side,
+    )
+    param = next(unwrap_causal_lm(lm).parameters())
+    settings: dict[str, Any] = {
+        "dtype": str(param.dtype).removeprefix("torch."),
+        "device": str(param.device),
+        "batch_size": batch_size,
+        "max_batch_tokens": max_batch_tokens,
+        "max_length": max_length,
+        "padding_side": padding_side,
+        "add_bos": add_bos,
+        "p_min": p_min,
+        "checker": None if checker is None else checker.to_dict(),
+    }
+    book = None
+    if journal is not None:
+        book = Journal(journal, {"model": label, "data": _data_digest(batches), **settings})
+    start = time.perf_counter()
+    with progress_bar(f"scoring {Path(label).name}", len(examples), enabled=progress) as advance:
+        scores = score_batches(
+            lm,
+            batches,
+            p_min=p_min,
+            method=method,
+            on_batch=lambda k, _tokens: advance(k),
+            journal=book,
+        )
+    seconds = time.perf_counter() - start
+    settings["method"] = scores.method
+    table = pd.DataFrame(
+        {
+            "example_id": examples.table["example_id"].to_numpy(),
+            "model": label,
+            "n_tokens": scores.n_tokens,
+            "nll_sum": scores.nll_sum,
+            "nll_mean": scores.nll_sum / scores.n_tokens,
+            "greedy_match": scores.greedy,
+            "truncated": np.array([e.truncated for e in encoded]),
+        }
+    )
+    if scores.bounded_sum is not None:
+        table["bounded_loss"] = scores.bounded_sum / scores.n_tokens
+    if checker is not None:
+        with progress_bar("generating", len(examples), enabled=progress) as advance:
+            generated = generate_completions(
+                lm,
+                tokenizer,
+                examples.prompts,
+                max_new_tokens=max_new_tokens,
+                batch_size=batch_size,
+                add_bos=add_bos,
+                max_length=max_length,
+                on_batch=advance,
+            )
+        answers = examples.answers or (None,) * len(examples)
+        refs = [checker.reference(c, a) for c, a in zip(examples.completions, answers, strict=True)]
+        table["generated"] = [g[0] for g in generated]
+        table["correct"] = [
+            checker.is_correct(g[0], r) for g, r in zip(generated, refs, strict=True)
+        ]
+    for col in carry:
+        table[col] = examples.table[col].to_numpy()
+    if book is not None:
+        book.close(remove=False)
+    return ExampleLosses(table, label, settings, seconds)
+
+
+def _data_digest(batches: Any) -> str:
+    h = hashlib.sha256()
+    for e in batches.examples:
+        h.update(e.ids.tobytes())
+        h.update(int(e.n_completion).to_bytes(8, "little"))
+    return h.hexdigest()

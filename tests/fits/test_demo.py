@@ -1,0 +1,51 @@
+"""``tradeoff demo --quick`` end to end: sweep, fit with bootstrap, report, honest verdict."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from fits import load_fit
+from fits._demo import FULL, QUICK, demo_spec
+from fits.cli_main import app
+
+pytestmark = pytest.mark.usefixtures("sweep_env")
+
+
+def test_demo_grids_meet_the_documented_sizes():
+    assert len(FULL["centers"]) >= 3 and len(FULL["n"]) >= 3 and len(FULL["seeds"]) >= 2
+    assert len(QUICK["centers"]) >= 3 and len(QUICK["n"]) >= 2
+    spec = demo_spec(quick=True)
+    assert spec["base"]["kind"] == "synthetic" and spec["resources"]["workers"] == 2
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    res = CliRunner().invoke(
+        app, ["demo", "--quick", "--out", str(out), "--json", "--resamples", "50"]
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert (out / "fit.json").is_file() and (out / "report.html").is_file()
+    n_runs = len(QUICK["centers"]) * len(QUICK["n"]) * len(QUICK["seeds"])
+    assert len(list((out / "sweep" / "runs").iterdir())) == n_runs
+    assert [r["n"] for r in summary["dstar"]] == sorted(QUICK["n"])
+    for row in summary["dstar"]:
+        assert row["observed_best_d"] in QUICK["centers"]
+    verdict = summary["verdicts"]["epochs"]
+    assert "observed" in verdict and verdict["fit"]
+    html = (out / "report.html").read_text()
+    assert "d*(n)" in html and "data:image/png;base64" in html
+    fit = json.loads((out / "fit.json").read_text())
+    if verdict["fit_code"] != "refused":
+        assert load_fit(out / "fit.json").d_star
+    assert "fit" in fit or "status" in fit
+    # a rerun resumes: nothing is trained again
+    again = CliRunner().invoke(
+        app, ["demo", "--quick", "--out", str(out), "--json", "--resamples", "50"]
+    )
+    assert again.exit_code == 0
+    assert json.loads(again.stdout)["timings"]["sweep"] < summary["timings"]["sweep"]

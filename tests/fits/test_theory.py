@@ -1,0 +1,86 @@
+"""Theory against empirics: every bound term per run, with the exact TV and the weight KL."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from fits import SpecError, run_sweep
+from fits._theory import SIGMA_GRID, TheoryConfig, theory_for_sweep
+from measurement import WeightStats
+from pacbound import kl_bound, kl_inv_upper
+
+pytestmark = pytest.mark.usefixtures("sweep_env")
+
+SPEC = {
+    "name": "theory",
+    "task": {"test_per_op": 2},
+    "difficulty": {"centers": [2, 6]},
+    "budget": {"n": [8, 16], "seeds": [0]},
+    "train": {"batch_size": 8},
+    "eval": {"batch_size": 64},
+}
+
+
+@pytest.fixture(scope="module")
+def theory(tmp_path_factory):
+    root = tmp_path_factory.mktemp("theory")
+    run_sweep(SPEC, root)
+    cfg = TheoryConfig(sigma_grid=(1e-3, 3e-2, 1.0), gibbs_samples=3, gibbs_batch=4)
+    return root, theory_for_sweep(root, cfg)
+
+
+def test_terms_are_the_exact_quantities(theory):
+    root, res = theory
+    assert len(res.per_run) == 4 and len(res.per_sigma) == 12
+    for _, row in res.per_run.iterrows():
+        folder = root / "runs" / row["run_id"]
+        meta = json.loads((folder / "run_meta.json").read_text())
+        results = json.loads((folder / "all_results.json").read_text())
+        sq = float(WeightStats.load(folder).table["sq_delta"].sum())
+        assert row["tv"] == meta["difficulty_info"]["tv_test"]
+        assert row["train_error"] == pytest.approx(1 - results["eval_train_accuracy"])
+        assert row["test_error"] == pytest.approx(1 - results["eval_test_accuracy"])
+        assert row["kl"] == pytest.approx(sq / (2 * row["sigma"] ** 2), rel=1e-12)
+        # the certified risk and the bound, recomputed from their definitions
+        q = float(kl_inv_upper(row["gibbs_mean"], math.log(3 / 0.025) / 3))
+        assert row["q_cert"] == pytest.approx(q)
+        gen = kl_bound(q, row["kl"], int(row["n"]), 0.025, union={"sigma grid": 3}).value
+        assert row["bound"] == pytest.approx(gen + row["tv"])
+        assert row["vacuous"] == (row["bound"] >= 1)
+        # the observed decomposition test = train + gen_gap + ext_gap, and ext_gap <= TV exactly
+        assert row["train_error"] + row["gen_gap"] + row["ext_gap"] == pytest.approx(
+            row["test_error"]
+        )
+        assert row["ext_gap"] <= row["tv"] + 1e-12
+        # the chosen sigma minimises the bound over the grid
+        sub = res.per_sigma[res.per_sigma["run_id"] == row["run_id"]]
+        assert row["bound"] == pytest.approx(sub["bound"].min())
+    tv = res.per_run.set_index("difficulty")["tv"]
+    k = np.arange(1, 9)
+    w = np.exp(-((k - 2.0) ** 2) / (2 * 1.5**2))
+    assert tv.loc[2.0].iloc[0] == pytest.approx(0.5 * np.abs(w / w.sum() - 1 / 8).sum(), abs=1e-15)
+
+
+def test_tables_notes_and_files(theory, tmp_path):
+    _, res = theory
+    assert set(res.dstar.columns) >= {"n", "dstar_empirical", "dstar_bound", "agree"}
+    assert len(res.dstar) == 2
+    assert any("vacuous" in note for note in res.notes)
+    assert "Theory against empirics" in str(res)
+    path = res.save(tmp_path)
+    data = json.loads(path.read_text())
+    assert data["config"]["sigma_grid"] == [1e-3, 3e-2, 1.0]
+    assert len(data["per_run"]) == 4 and (tmp_path / "theory_per_run.csv").is_file()
+    assert np.all(np.diff(SIGMA_GRID) > 0) and len(SIGMA_GRID) == 13
+
+
+def test_plug_in_only_and_bad_input(theory, tmp_path):
+    root, _ = theory
+    res = theory_for_sweep(root, TheoryConfig(sigma_grid=(0.1, 1.0), gibbs_samples=0))
+    assert res.per_run["q_cert"].isna().all() and res.per_run["plugin_bound"].notna().all()
+    with pytest.raises(SpecError, match="not a sweep folder"):
+        theory_for_sweep(tmp_path)

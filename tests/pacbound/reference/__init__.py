@@ -1,0 +1,1 @@
+"""Reference values for the pacbound tests, each with its provenance."""
