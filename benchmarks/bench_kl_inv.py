@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import xlogy
 
-from benchmarks.conftest import BRENTQ_SAMPLE, best_time, brentq_kl_inv_upper
+from benchmarks._common import best_time
+from benchmarks.conftest import BRENTQ_SAMPLE, brentq_kl_inv_upper
 from pacbound import kl_bernoulli, kl_inv_lower, kl_inv_upper
 
 

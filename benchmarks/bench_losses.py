@@ -15,21 +15,15 @@ printed and stored in the benchmark's ``extra_info``:
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from benchmarks._common import best_time, run_memory_script
 from measurement import ExampleSet, encode_examples, example_losses
 from tests._tiny import CORPUS, build_tokenizer, tiny_llama
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _dataset(n: int, length: str, seed: int = 0) -> ExampleSet:
@@ -59,15 +53,6 @@ def naive_losses(model, encoded) -> np.ndarray:
             tgt = ids[0, 1:]
             out.append(-logp[torch.arange(len(tgt)), tgt][-e.n_completion :].sum().item())
     return np.asarray(out)
-
-
-def _best_of(fn, rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 #: Regimes: short examples on the tiny test model (per-call overhead dominates on a CPU),
@@ -103,8 +88,8 @@ def _throughput(shape: dict, threads: int) -> dict:
     torch.set_num_threads(threads)
     t_naive, t_ours = [], []
     for _ in range(3):  # interleaved, so that machine load hits both alike
-        t_naive.append(_best_of(lambda: naive_losses(model, encoded), 1))
-        t_ours.append(_best_of(ours, 1))
+        t_naive.append(best_time(lambda: naive_losses(model, encoded), 1))
+        t_ours.append(best_time(ours, 1))
     torch.set_num_threads(1)
     return {
         "examples": n,
@@ -136,21 +121,12 @@ def test_tokens_per_second_against_a_naive_loop(benchmark):
 
 
 _MEMORY_SCRIPT = r"""
-import json, sys, threading, time
 import torch
 torch.set_num_threads(2)
 from tests._tiny import tiny_llama
 from measurement._lm import EncodedExample
 from measurement._scoring import make_batches, score_batches
 import numpy as np
-
-def status():
-    out = {}
-    for line in open("/proc/self/status"):
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM", "RssAnon"):
-            out[key] = int(value.split()[0]) * 1024
-    return out
 
 mode, batch, length, vocab = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 model = tiny_llama(seed=0, vocab_size=vocab, max_position_embeddings=length + 8)
@@ -159,42 +135,19 @@ examples = [EncodedExample(rng.integers(3, vocab, length + 1), length - 48, Fals
             for _ in range(batch)]
 batches = make_batches(examples, pad_id=0, batch_size=batch)
 ids = torch.as_tensor(np.stack([e.ids for e in examples]))
-peak = {"RssAnon": 0}
-stop = False
-def sample():
-    while not stop:
-        s = status()
-        peak["RssAnon"] = max(peak["RssAnon"], s["RssAnon"])
-        time.sleep(0.002)
-with open("/proc/self/clear_refs", "w") as fh:
-    fh.write("5")  # reset VmHWM to the current RSS
-before = status()
-thread = threading.Thread(target=sample, daemon=True)
-thread.start()
-start = time.perf_counter()
-with torch.inference_mode():
-    if mode == "ours":
-        nll = score_batches(model, batches).nll_sum
-    else:
-        logp = model(ids[:, :-1]).logits.float().log_softmax(-1)
-        tok = logp.gather(-1, ids[:, 1:, None])[..., 0]
-        nll = -tok[:, -(length - 48):].double().sum(-1).numpy()
-seconds = time.perf_counter() - start
-stop = True
-thread.join()
-after = status()
-print(json.dumps({"before": before, "after": after, "peak_sampled": peak, "seconds": seconds,
-                  "nll": [float(x) for x in nll]}))
+with sampled(reset_hwm=True) as memory:
+    start = time.perf_counter()
+    with torch.inference_mode():
+        if mode == "ours":
+            nll = score_batches(model, batches).nll_sum
+        else:
+            logp = model(ids[:, :-1]).logits.float().log_softmax(-1)
+            tok = logp.gather(-1, ids[:, 1:, None])[..., 0]
+            nll = -tok[:, -(length - 48):].double().sum(-1).numpy()
+    memory["seconds"] = time.perf_counter() - start
+memory["nll"] = [float(x) for x in nll]
+print(json.dumps(memory))
 """
-
-
-def _measure(mode: str, batch: int, length: int, vocab: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run(
-        [sys.executable, "-c", _MEMORY_SCRIPT, mode, str(batch), str(length), str(vocab)],
-        check=True, capture_output=True, text=True, env=env,
-    )  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_peak_memory_with_a_50k_vocabulary_and_2k_tokens(benchmark):
@@ -202,7 +155,7 @@ def test_peak_memory_with_a_50k_vocabulary_and_2k_tokens(benchmark):
     figures = {"batch": batch, "tokens per sequence": length, "vocabulary": vocab}
     results = {}
     for mode in ("ours", "full_logits"):
-        m = results[mode] = _measure(mode, batch, length, vocab)
+        m = results[mode] = run_memory_script(_MEMORY_SCRIPT, mode, batch, length, vocab)
         figures[mode] = {
             "peak RSS above start MB": (m["after"]["VmHWM"] - m["before"]["VmRSS"]) / 1e6,
             "peak anonymous above start MB (sampled)": (
@@ -251,7 +204,7 @@ def test_smollm2_tokens_per_second_on_gpu(benchmark):
         return out
 
     ours(), naive()  # warm-up
-    t_naive, t_ours = _best_of(naive, 2), _best_of(ours, 3)
+    t_naive, t_ours = best_time(naive, 2), best_time(ours, 3)
     figures = {
         "device": torch.cuda.get_device_name(0),
         "completion tokens": n_tokens,

@@ -16,11 +16,7 @@ Large temporary files are deleted when the module finishes.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -28,10 +24,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from benchmarks._common import best_time, run_memory_script
 from measurement import lora_sq_norm, weight_statistics
 
 MiB = 2**20
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _make_pair(
@@ -56,15 +52,6 @@ def scratch(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench_weights")
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
-
-
-def _best_of(fn, rounds: int = 3) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def raw_read(paths) -> None:
@@ -102,9 +89,9 @@ def test_throughput_against_raw_read_and_plain_loop(benchmark, scratch):
         torch.set_num_threads(threads)
         times = {"raw": [], "plain": [], "ours": []}
         for _ in range(3):  # interleaved, so that machine load hits every method alike
-            times["raw"].append(_best_of(lambda: raw_read([base, ft]), 1))
-            times["plain"].append(_best_of(lambda: plain_loop(base, ft), 1))
-            times["ours"].append(_best_of(ours, 1))
+            times["raw"].append(best_time(lambda: raw_read([base, ft]), 1))
+            times["plain"].append(best_time(lambda: plain_loop(base, ft), 1))
+            times["ours"].append(best_time(ours, 1))
         rate = {k: nbytes / min(v) / 1e9 for k, v in times.items()}
         figures[f"{threads} thread(s)"] = {
             "GB/s raw read": rate["raw"],
@@ -122,55 +109,23 @@ def test_throughput_against_raw_read_and_plain_loop(benchmark, scratch):
 
 
 _MEMORY_SCRIPT = r"""
-import json, sys, threading, time
 import torch
 torch.set_num_threads(1)
 from measurement import weight_statistics
 from safetensors import safe_open
 
-def status():
-    out = {}
-    for line in open("/proc/self/status"):
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
-            out[key] = int(value.split()[0]) * 1024
-    return out
-
-peak = {"RssAnon": 0, "VmRSS": 0}
-stop = False
-def sample():
-    while not stop:
-        s = status()
-        for k in peak:
-            peak[k] = max(peak[k], s[k])
-        time.sleep(0.002)
-
 mode, base, ft, chunk = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-before = status()
-thread = threading.Thread(target=sample, daemon=True)
-thread.start()
-if mode == "ours":
-    weight_statistics(base, ft, device="cpu", chunk_bytes=chunk)
-else:
-    total = 0.0
-    with safe_open(base, "pt") as fb, safe_open(ft, "pt") as ff:
-        for name in ff.keys():
-            d = ff.get_tensor(name).float() - fb.get_tensor(name).float()
-            total += float(d.square().sum())
-stop = True
-thread.join()
-after = status()
-print(json.dumps({"before": before, "after": after, "peak_sampled": peak}))
+with sampled() as memory:
+    if mode == "ours":
+        weight_statistics(base, ft, device="cpu", chunk_bytes=chunk)
+    else:
+        total = 0.0
+        with safe_open(base, "pt") as fb, safe_open(ft, "pt") as ff:
+            for name in ff.keys():
+                d = ff.get_tensor(name).float() - fb.get_tensor(name).float()
+                total += float(d.square().sum())
+print(json.dumps(memory))
 """
-
-
-def _measure_memory(mode: str, base: Path, ft: Path, chunk: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run(
-        [sys.executable, "-c", _MEMORY_SCRIPT, mode, str(base), str(ft), str(chunk)],
-        check=True, capture_output=True, text=True, env=env,
-    )  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_peak_memory_is_bounded_by_the_chunk_budget(benchmark, scratch):
@@ -184,7 +139,7 @@ def test_peak_memory_is_bounded_by_the_chunk_budget(benchmark, scratch):
     assert base.stat().st_size >= 10 * chunk
     figures = {}
     for mode in ("ours", "plain"):
-        m = _measure_memory(mode, base, ft, chunk)
+        m = run_memory_script(_MEMORY_SCRIPT, mode, base, ft, chunk)
         figures[mode] = {
             "peak RSS (VmHWM) MB": m["after"]["VmHWM"] / 1e6,
             "RSS after imports MB": m["before"]["VmRSS"] / 1e6,
@@ -225,7 +180,7 @@ def test_lora_factored_norm_against_dense_merge(benchmark):
     # swamps the factored form's sub-millisecond work: report both settings.
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        t_dense, t_factored = _best_of(dense, 5), _best_of(factored, 5)
+        t_dense, t_factored = best_time(dense, 5), best_time(factored, 5)
         figures[f"{threads} thread(s)"] = {
             "dense ms": t_dense * 1e3,
             "factored ms": t_factored * 1e3,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -42,13 +40,3 @@ def brentq_kl_inv_upper(q: float, c: float) -> float:
     if _kl_scalar(q, hi) <= c:
         return 1.0
     return brentq(lambda p: _kl_scalar(q, p) - c, q, hi, xtol=1e-300, rtol=4 * 2.0**-52)
-
-
-def best_time(fn: Callable[[], object], repeats: int = 5) -> float:
-    """Minimum wall time of ``repeats`` calls (the least disturbed by other processes)."""
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best

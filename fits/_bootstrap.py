@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from fits._cells import FitData, inverse_variance_weights
 from fits._models import TradeoffModel
 from fits._search import distinct_starts, levenberg_marquardt, pattern_search
-from fits._varpro import Problem, grid_points, grid_table, refusal
+from fits._varpro import Problem, grid_table, refusal, shape_grid
 from fits.exceptions import InsufficientDataError
 
 __all__ = ["BOOTSTRAP_METHODS", "BootstrapDraws", "resample", "run_bootstrap"]
@@ -134,7 +134,7 @@ def run_bootstrap(
     y_c = data.cell_means(r)
     q_c = data.cell_means(train)
     K_c = data.cell_means(K) if K is not None else None
-    needs_q = model.spec.gap in ("kl", "catoni")
+    needs_q = model.spec.uses_train_risk
     if data.weighting == "inverse-variance":  # re-estimated in every draw, like the data's
         w_runs = inverse_variance_weights(r, data.cell_of_run, data.n_cells)
     else:
@@ -152,10 +152,7 @@ def run_bootstrap(
     )
     # a coarser grid than the main fit's: it only seeds the restarts (the warm start is exact)
     coarse = max(9, (len(model.grid(grid)[0]) + 1) // 2)
-    pts = grid_points(model, coarse)
-    axes = model.grid(coarse)
-    shape = tuple(len(a) for a in axes)
-    step = np.array([(a[1] - a[0]) / 2.0 for a in axes])
+    pts, shape, step = shape_grid(model, coarse)
     table = grid_table(problem, pts)
     starts = distinct_starts(table, shape, max(restarts, 1))
     D = n_resamples
@@ -217,7 +214,7 @@ def _irls(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Robust refits by iteratively reweighted least squares on the runs (batched over draws)."""
     cells = data.cell_of_run
-    needs_q = model.spec.gap in ("kl", "catoni")
+    needs_q = model.spec.uses_train_risk
     q_rows = q_c[:, cells] if needs_q else None
     K_rows = K_c[:, cells] if K_c is not None else None
     d_rows = data.runs["difficulty"].to_numpy(float)

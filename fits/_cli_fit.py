@@ -5,16 +5,23 @@ Heavy imports (pandas, scipy, altair) happen inside the commands so ``tradeoff -
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from pacbound._cli import parse_float_list, print_json, user_errors
+from pacbound._cli import (
+    make_app,
+    parse_assignments,
+    parse_float,
+    parse_float_list,
+    print_json,
+    print_result,
+    user_errors,
+    warnings_to_stderr,
+)
 from pacbound.exceptions import InvalidParameterError
 
-app = typer.Typer(add_completion=False)
+app = make_app()
 
 _FIT_HELP = """Fit the difficulty/budget tradeoff to fine-tuning runs and predict d*(n).
 
@@ -35,39 +42,15 @@ Examples:
 """
 
 
-def _pairs(items: list[str], name: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise InvalidParameterError(f"`{name}` must be NAME=VALUE; got {item!r}.")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def _bounds(items: list[str]) -> dict[str, tuple[float, float]]:
     out = {}
-    for key, value in _pairs(items, "--bound").items():
+    for key, value in parse_assignments(items, "--bound").items():
         parts = value.split(":")
         if len(parts) != 2:
             raise InvalidParameterError(f"`--bound` must be NAME=LOW:HIGH; got {key}={value!r}.")
-        lo, hi = (parse_float_list(p, "--bound")[0] for p in parts)
+        lo, hi = (parse_float(p, "--bound") for p in parts)
         out[key] = (lo, hi)
     return out
-
-
-def _echo_warnings(caught: list[Any]) -> None:
-    """One ``warning:`` line per warning meant for the user (loaders, bootstrap)."""
-    from fits.exceptions import DegenerateBootstrapWarning
-
-    seen = set()
-    for w in caught:
-        if (
-            issubclass(w.category, (UserWarning, DegenerateBootstrapWarning))
-            and str(w.message) not in seen
-        ):
-            seen.add(str(w.message))
-            typer.echo(f"warning: {w.message}", err=True)
 
 
 @app.command("fit", help=_FIT_HELP)
@@ -138,19 +121,18 @@ def fit_command(
         from fits._fit import fit_tradeoff
         from fits._report import write_report
         from fits._runs import load_runs
+        from fits.exceptions import DegenerateBootstrapWarning
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        user_warnings = (UserWarning, DegenerateBootstrapWarning)  # loaders, bootstrap
+        with warnings_to_stderr(*user_warnings):
             table = load_runs(
                 runs,
                 format=fmt,
-                columns=_pairs(column, "--column") or None,
+                columns=parse_assignments(column, "--column") or None,
                 pattern=pattern,
                 metadata=metadata,
             )
-        _echo_warnings(caught)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with warnings_to_stderr(*user_warnings):
             result = fit_tradeoff(
                 table,
                 model=model,
@@ -173,7 +155,6 @@ def fit_command(
                 rng=seed,
                 progress=True,
             )
-        _echo_warnings(caught)
         robust = None
         if examples is not None:
             from fits._loaders_tables import read_any_table
@@ -244,11 +225,12 @@ def select_command(
 
         result = select_examples(data, budget, fit, column=column, mode=mode, seed=seed)
         write_table(result.selected, out)
-        if as_json:
-            print_json({**result.to_dict(), "out": str(out)})
-        else:
-            typer.echo(str(result))
-            typer.echo(f"wrote {out}")
+        print_result(
+            result,
+            as_json=as_json,
+            payload={**result.to_dict(), "out": str(out)},
+            text=f"{result}\nwrote {out}",
+        )
         for w in result.warnings:
             if as_json:
                 typer.echo(f"warning: {w}", err=True)

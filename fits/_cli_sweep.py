@@ -12,16 +12,14 @@ from pathlib import Path
 
 import typer
 
-from pacbound._cli import print_json, user_errors
+from pacbound._cli import make_app, print_json, user_errors
 
-app = typer.Typer(add_completion=False)
-data_app = typer.Typer(
-    add_completion=False,
+app = make_app()
+data_app = make_app(
     no_args_is_help=True,
     help="Synthetic task data: generate problems, pre-train the synthetic base model.",
 )
-sweep_app = typer.Typer(
-    add_completion=False,
+sweep_app = make_app(
     no_args_is_help=True,
     help="Fresh SFT sweeps over difficulty x budget x seed (local or Ray), resumable.",
 )
@@ -267,11 +265,16 @@ def sweep_status_cmd(
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder (resumable)."),
     quick: bool = typer.Option(
-        False, "--quick", help="3 difficulties x 2 budgets x 1 seed (about 2-3 minutes)."
+        False, "--quick", help="4 difficulties x 2 budgets x 1 seed (1.5-2.5 minutes on 2 cores)."
     ),
     workers: int = typer.Option(2, "--workers", help="Parallel 1-thread training processes."),
     n_resamples: int = typer.Option(
         None, "--resamples", help="Bootstrap refits of the fit (default 200 quick, 500 full)."
+    ),
+    steps_control: bool = typer.Option(
+        False,
+        "--steps-control",
+        help="Also run each cell at a fixed number of steps (separates n from compute; ~2x time).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -285,7 +288,12 @@ def demo(
         from fits._demo import run_demo
 
         result = run_demo(
-            out, quick=quick, workers=workers, n_resamples=n_resamples, progress=not as_json
+            out,
+            quick=quick,
+            workers=workers,
+            n_resamples=n_resamples,
+            progress=not as_json,
+            steps_control=steps_control,
         )
         if as_json:
             print_json(result)
@@ -360,11 +368,20 @@ def sweep_theory(
     with user_errors():
         import torch
 
-        from fits._theory import TheoryConfig, theory_charts, theory_for_sweep
+        from fits._theory import TheoryConfig, theory_for_sweep
+        from fits.sweep._charts import theory_charts
 
         torch.set_num_threads(threads)
+        from rich.progress import Progress
+
         cfg = TheoryConfig(delta=delta, gibbs_samples=gibbs_samples, gibbs_batch=gibbs_batch)
-        result = theory_for_sweep(sweep, cfg)
+        with Progress(transient=True, disable=as_json or not sys.stderr.isatty()) as bar:
+            task = bar.add_task("bound terms per run", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = theory_for_sweep(sweep, cfg, progress=progress)
         result.save(out)
         if plots:
             from fits import save_chart

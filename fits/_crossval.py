@@ -45,6 +45,26 @@ def _held_surface(data: FitData, held: float) -> tuple[Surfaces, Any]:
     return Surfaces(surf, False, K), cells
 
 
+def _prediction_scores(
+    predicted: NDArray[np.float64],
+    observed: NDArray[np.float64],
+    d_held: NDArray[np.float64],
+    dstar_pred: float,
+    d_obs: float,
+) -> dict[str, Any]:
+    """MAE and signed bias of a held-out prediction, its d*, and whether the observed
+    difficulty nearest to that d* is the observed best."""
+    err = predicted - observed
+    nearest = float(d_held[int(np.argmin(np.abs(d_held - dstar_pred)))])
+    return {
+        "status": "ok",
+        "mae": float(np.mean(np.abs(err))),
+        "bias": float(np.mean(err)),
+        "dstar_pred": float(dstar_pred),
+        "nearest_bin_match": nearest == d_obs,
+    }
+
+
 def cross_validate(
     data: FitData,
     model: TradeoffModel,
@@ -61,7 +81,6 @@ def cross_validate(
 ) -> list[dict[str, Any]]:
     """Rows of per-fold validation metrics (see module docstring)."""
     from fits._baselines import pooled_quadratic, separable
-    from fits._bootstrap import choose_method, run_bootstrap
     from fits._fit import fit_core
 
     alpha = 1.0 - confidence_level
@@ -72,6 +91,8 @@ def cross_validate(
             on_fold(f"cross-validation fold {k + 1}/{len(folds)}")
         surfaces, cells = _held_surface(data, held)
         d_held = cells["d"].to_numpy(float)
+        n_held = np.full(len(d_held), held)
+        train_held = cells["train_mean"].to_numpy(float)
         obs = cells["test_mean"].to_numpy(float)
         d_obs = float(d_held[int(np.argmin(obs))])
         base = {"scheme": scheme, "held_out_n": held, "train_budgets": train_b, "dstar_obs": d_obs}
@@ -84,36 +105,21 @@ def cross_validate(
         except FitError as exc:
             rows.append({**base, "model": "theory", "status": f"not fitted: {exc}"})
             continue
-        q = surfaces.train(d_held, held) if model.spec.gap in ("kl", "catoni") else None
+        q = surfaces.train(d_held, held) if model.spec.uses_train_risk else None
         Kh = surfaces.K(d_held, held) if surfaces.K is not None else None
         pred = (
-            cells["train_mean"].to_numpy(float)
-            + fold_model.predict(
-                core.theta[None], core.amps[None], d_held, np.full(len(d_held), held), q, Kh
-            )[0]
+            train_held
+            + fold_model.predict(core.theta[None], core.amps[None], d_held, n_held, q, Kh)[0]
         )
-        err = pred - obs
         d_hat, _, _ = dstar(fold_model, core.theta, core.amps, surfaces, np.array([held]))
         row = {
             **base,
             "model": "theory",
-            "status": "ok",
-            "mae": float(np.mean(np.abs(err))),
-            "bias": float(np.mean(err)),
-            "dstar_pred": float(d_hat[0, 0]),
+            **_prediction_scores(pred, obs, d_held, float(d_hat[0, 0]), d_obs),
         }
         if n_resamples:
-            draws = run_bootstrap(
-                fold_model,
-                sub,
-                core.theta,
-                core.fitted_cells,
-                n_resamples=n_resamples,
-                method=choose_method(sub, bootstrap),
-                rng=rng,
-                loss=loss,
-                f_scale=core.f_scale,
-                grid=grid,
+            draws = core.bootstrap(
+                sub, n_resamples=n_resamples, method=bootstrap, rng=rng, loss=loss, grid=grid
             )
             dd, _, _ = dstar(fold_model, draws.theta, draws.amps, surfaces, np.array([held]))
             lo, hi = np.quantile(dd[:, 0], [alpha / 2, 1 - alpha / 2])
@@ -122,8 +128,7 @@ def cross_validate(
                 dstar_high=float(hi),
                 in_interval=bool(lo - 1e-9 <= d_obs <= hi + 1e-9),
             )
-        nearest = float(d_held[int(np.argmin(np.abs(d_held - row["dstar_pred"])))])
-        row["nearest_bin_match"] = nearest == d_obs
+            row["nearest_bin_match"] = row.pop("nearest_bin_match")  # last, as in baseline rows
         rows.append(row)
         if baselines:
             for maker in (pooled_quadratic, lambda s: separable(s, model)):
@@ -132,21 +137,13 @@ def cross_validate(
                 except (FitError, np.linalg.LinAlgError) as exc:  # pragma: no cover - defensive
                     rows.append({**base, "model": "baseline", "status": f"not fitted: {exc}"})
                     continue
-                pb = cells["train_mean"].to_numpy(float) + bl.predict(
-                    d_held, np.full(len(d_held), held)
-                )
-                e = pb - obs
+                pb = train_held + bl.predict(d_held, n_held)
                 dv, _ = bl.dstar(surfaces, np.array([held]), *model.d_range)
-                nearest = float(d_held[int(np.argmin(np.abs(d_held - dv[0])))])
                 rows.append(
                     {
                         **base,
                         "model": bl.name,
-                        "status": "ok",
-                        "mae": float(np.mean(np.abs(e))),
-                        "bias": float(np.mean(e)),
-                        "dstar_pred": float(dv[0]),
-                        "nearest_bin_match": nearest == d_obs,
+                        **_prediction_scores(pb, obs, d_held, float(dv[0]), d_obs),
                     }
                 )
     return rows

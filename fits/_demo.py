@@ -24,6 +24,7 @@ import base64
 import html
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ __all__ = ["DemoResult", "demo_spec", "run_demo"]
 
 #: The grids of the two demo sizes (difficulty centres, budgets, seeds, test problems per op).
 FULL = {"centers": [2, 4, 6, 8], "n": [128, 512, 2048], "seeds": [0, 1], "test_per_op": 100}
-QUICK = {"centers": [2, 4, 6], "n": [128, 512], "seeds": [0], "test_per_op": 50}
+#: Four difficulty levels even in the quick demo: with three, the fit's shape parameters are not
+#: identified and it is refused (observed on these runs), so there would be no d*(n) interval.
+QUICK = {"centers": [2, 4, 6, 8], "n": [128, 512], "seeds": [0], "test_per_op": 50}
 #: The fits of the demo: the gap term uses the KL measured from the weights (K = ||Δw||²,
 #: what the demo measures), on the paper's metric (error = 1 − accuracy) and on the test loss.
 FIT_MODEL = "sq_dist"
@@ -42,15 +45,28 @@ TARGETS = ("error", "loss")
 FIT_LABELS = {"error": "test error (1 - exact-answer accuracy)", "loss": "test loss (NLL)"}
 
 
-def demo_spec(quick: bool = False, *, workers: int = 2) -> dict:
-    """The sweep spec of the demo (a plain dict; see :mod:`fits.sweep._spec`)."""
+def demo_spec(quick: bool = False, *, workers: int = 2, steps_control: bool = False) -> dict:
+    """The sweep spec of the demo (a plain dict; see :mod:`fits.sweep._spec`).
+
+    With ``steps_control`` every cell is also run at a fixed number of optimiser steps, equal to
+    the steps of the largest budget at 3 epochs, so sample size and compute can be told apart
+    (about twice the CPU time).
+    """
     grid = QUICK if quick else FULL
+    modes = ["epochs", "steps"] if steps_control else ["epochs"]
+    steps = 3 * -(-max(grid["n"]) // 16)
     return {
         "name": "demo-quick" if quick else "demo",
         "base": {"kind": "synthetic", "ops": "1-4", "pretrain_steps": 1200},
         "task": {"kind": "synthetic", "max_ops": 8, "prime": 7, "test_per_op": grid["test_per_op"]},
         "difficulty": {"kind": "mixture", "centers": grid["centers"], "width": 1.5},
-        "budget": {"n": grid["n"], "modes": ["epochs"], "epochs": 3, "seeds": grid["seeds"]},
+        "budget": {
+            "n": grid["n"],
+            "modes": modes,
+            "epochs": 3,
+            "steps": steps,
+            "seeds": grid["seeds"],
+        },
         "train": {
             "finetune": "full",
             "lr": 1e-3,
@@ -128,22 +144,72 @@ class DemoResult:
             self.dstar_table(),
             "",
         ]
+        parts += ["Answer: did d* move toward harder data as n grew?", *self.answer(), ""]
         for mode, v in self.verdicts.items():
             parts.append(f"[{mode}] observed: {v['observed']}")
             for target in TARGETS:
                 parts.append(f"[{mode}] fit on {FIT_LABELS[target]}: {v[target]}")
+                for w in v.get(f"{target}_warnings", []):
+                    parts.append(f"    note: {w}")
         t = self.timings
         parts.append("")
+        if t.get("runs_cpu") is not None:
+            parts.append(
+                f"CPU time of the runs: {t['runs_cpu']:.0f} s (with 2 free cores the sweep needs "
+                f"about {t['runs_cpu'] / 2:.0f} s of wall time; more when the cores are shared)."
+            )
         parts.append(
             f"time: sweep {t['sweep']:.0f} s, fit {t['fit']:.0f} s, report {t['report']:.0f} s, "
             f"total {t['total']:.0f} s. Report: {self.files.get('report', Path(self.out) / 'report.html')}"
         )
         return "\n".join(parts)
 
+    def answer(self) -> list[str]:
+        """One plain line per budget mode and metric: did d* move harder as n grew, how much."""
+        lines = []
+        for mode in self.verdicts:
+            rows = [r for r in self.dstar if r["budget_mode"] == mode]
+            first, last = rows[0], rows[-1]
+            span = f"from n={first['n']} to n={last['n']}"
+            d0, d1 = first["observed_best_d"], last["observed_best_d"]
+            if d1 > d0:
+                obs = f"moved harder, from d={d0:g} to d={d1:g} (+{d1 - d0:g})"
+            elif d1 < d0:
+                obs = f"moved easier, from d={d0:g} to d={d1:g} ({d1 - d0:g})"
+            else:
+                obs = f"stayed at d={d0:g} (at the smallest and at the largest budget)"
+            lines.append(
+                f"- [{mode}] accuracy, observed grid points: the most accurate difficulty {obs} "
+                f"{span}."
+            )
+            for target in TARGETS:
+                e0, e1 = first[target], last[target]
+                if e0 is None or e1 is None:
+                    lines.append(
+                        f"- [{mode}] {FIT_LABELS[target]}, fitted: the fit was refused "
+                        "(see below), so no fitted d*(n)."
+                    )
+                    continue
+
+                def est(e: dict) -> str:
+                    ci = "" if e["low"] is None else f" [{e['low']:.2f}, {e['high']:.2f}]"
+                    return f"{e['value']:.2f}{ci}{'' if e['bracketed'] else ' (edge)'}"
+
+                delta = e1["value"] - e0["value"]
+                p = self.verdicts[mode].get(f"{target}_p_increase")
+                ptxt = "" if p is None else f", P(increase) = {p:.2f} over the bootstrap refits"
+                word = "harder" if delta > 0 else "easier" if delta < 0 else "nowhere"
+                lines.append(
+                    f"- [{mode}] {FIT_LABELS[target]}, fitted: d* moved {word} by {delta:+.2f}, "
+                    f"from {est(e0)} to {est(e1)} {span}{ptxt}."
+                )
+        return lines
+
     def to_dict(self) -> dict:
         return {
             "out": self.out,
             "quick": self.quick,
+            "answer": self.answer(),
             "dstar": list(self.dstar),
             "verdicts": self.verdicts,
             "observed": json.loads(self.observed.to_json(orient="records")),
@@ -219,66 +285,6 @@ def _img(path: Path) -> str:
     return f'<img style="max-width:100%" src="data:image/png;base64,{data}">'
 
 
-def _demo_charts(runs: pd.DataFrame) -> dict[str, Any]:
-    import altair as alt
-
-    frame = runs.copy()
-    long = frame.melt(
-        id_vars=["n", "difficulty", "seed", "budget_mode"],
-        value_vars=["test_acc_inrange", "test_acc_extrap", "test_acc"],
-        var_name="slice",
-        value_name="accuracy",
-    )
-    long["slice"] = long["slice"].map(
-        {
-            "test_acc_inrange": "in-range (ops 1-4)",
-            "test_acc_extrap": "extrapolation (ops 5-8)",
-            "test_acc": "all (uniform over ops)",
-        }
-    )
-    slices = (
-        alt.Chart(long)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("difficulty:Q", title="training difficulty d (mixture centre)"),
-            y=alt.Y("mean(accuracy):Q", title="test accuracy (mean over seeds)"),
-            color=alt.Color("slice:N", title="test slice"),
-        )
-        .properties(width=220, height=180)
-        .facet(column=alt.Column("n:O", title="budget n"))
-    )
-    kl = (
-        alt.Chart(frame)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("difficulty:Q", title="training difficulty d"),
-            y=alt.Y("mean(sq_dist):Q", title="||w_ft - w_base||^2", scale=alt.Scale(type="log")),
-            color=alt.Color("n:O", title="budget n"),
-        )
-        .properties(width=320, height=220, title="weight distance to the base (KL = this / 2σ²)")
-    )
-    ops_cols = sorted(
-        (c for c in frame.columns if c.startswith("test_acc_ops")),
-        key=lambda c: int(c[len("test_acc_ops") :]),
-    )
-    per_op = frame.melt(
-        id_vars=["n", "difficulty"], value_vars=ops_cols, var_name="k", value_name="accuracy"
-    )
-    per_op["k"] = per_op["k"].str[len("test_acc_ops") :].astype(int)
-    heat = (
-        alt.Chart(per_op)
-        .mark_rect()
-        .encode(
-            x=alt.X("k:O", title="test op count k"),
-            y=alt.Y("difficulty:O", title="training difficulty d"),
-            color=alt.Color("mean(accuracy):Q", title="accuracy", scale=alt.Scale(domain=[0, 1])),
-        )
-        .properties(width=200, height=120)
-        .facet(column=alt.Column("n:O", title="budget n"))
-    )
-    return {"slices": slices, "weight_distance": kl, "per_op": heat}
-
-
 def run_demo(
     out: str | Path,
     *,
@@ -286,6 +292,7 @@ def run_demo(
     workers: int = 2,
     n_resamples: int | None = None,
     progress: bool = True,
+    steps_control: bool = False,
 ) -> DemoResult:
     """Run the demo into ``out`` (see the module docstring) and return what it found.
 
@@ -294,7 +301,7 @@ def run_demo(
     out : path
         Output folder; a rerun resumes the sweep inside it.
     quick : bool
-        The small grid (3 difficulties x 2 budgets x 1 seed) instead of the full one
+        The small grid (4 difficulties x 2 budgets x 1 seed) instead of the full one
         (4 x 3 x 2).
     workers : int
         Parallel training processes (1 torch thread each).
@@ -302,10 +309,14 @@ def run_demo(
         Bootstrap refits of the fit (default 200 quick, 500 full).
     progress : bool
         Progress bars and stage messages on the terminal.
+    steps_control : bool
+        Also run every cell at a fixed number of steps (the control that separates sample size
+        from compute); the report then shows both budget modes, each d*(n) labelled.
     """
     from fits import fit_tradeoff, load_runs, save_chart, write_report
     from fits.sweep._api import run_sweep
     from fits.sweep._bases import resolve_base
+    from fits.sweep._charts import sweep_charts
     from fits.sweep._spec import SweepSpec
     from pacbound._io import atomic_write_text, write_json
     from pacbound.exceptions import TradeoffError
@@ -313,7 +324,9 @@ def run_demo(
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    spec = SweepSpec.from_dict(demo_spec(quick, workers=workers), "demo spec")
+    spec = SweepSpec.from_dict(
+        demo_spec(quick, workers=workers, steps_control=steps_control), "demo spec"
+    )
     sweep = run_sweep(spec, out / "sweep", workers=workers, progress=progress)
     if sweep.failed:
         errors = "; ".join(r.get("error", "") for r in sweep.results if r["status"] == "failed")
@@ -339,9 +352,12 @@ def run_demo(
         estimates: dict[str, dict] = {}
         for target in TARGETS:
             try:
-                fit = fit_tradeoff(
-                    sub, model=FIT_MODEL, target=target, n_resamples=resamples, rng=0
-                )
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    fit = fit_tradeoff(
+                        sub, model=FIT_MODEL, target=target, n_resamples=resamples, rng=0
+                    )
+                verdicts[mode][f"{target}_warnings"] = [str(w.message) for w in caught]
             except TradeoffError as exc:
                 verdicts[mode][target] = f"fit refused: {exc}"
                 verdicts[mode][f"{target}_code"] = "refused"
@@ -350,6 +366,7 @@ def run_demo(
             fitted[(mode, target)] = fit
             verdicts[mode][target] = fit.verdict
             verdicts[mode][f"{target}_code"] = fit.verdict_code
+            verdicts[mode][f"{target}_p_increase"] = fit.p_increase
             estimates[target] = {float(e.n): e for e in fit.d_star}
         for r in obs_rows:
             row = {
@@ -369,6 +386,10 @@ def run_demo(
     t_fit = time.perf_counter() - t1
 
     t2 = time.perf_counter()
+    cpu_col = "timing.cpu_seconds"
+    runs_cpu = (
+        float(runs[cpu_col].sum()) if cpu_col in runs and runs[cpu_col].notna().all() else None
+    )
     files: dict[str, Path] = {}
     for (mode, target), fit in fitted.items():
         folder = out / f"fit-{mode}-{target}"
@@ -384,7 +405,7 @@ def run_demo(
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
     images = {}
-    for name, chart in _demo_charts(runs).items():
+    for name, chart in sweep_charts(runs).items():
         images[name] = save_chart(chart, plots / name)["png"]
     files["report"] = out / "report.html"
     files["demo"] = out / "demo.json"
@@ -400,6 +421,7 @@ def run_demo(
             "fit": t_fit,
             "report": time.perf_counter() - t2,
             "total": time.perf_counter() - t0,
+            "runs_cpu": runs_cpu,
         },
         files,
     )
@@ -409,6 +431,7 @@ def run_demo(
         "fit": t_fit,
         "report": time.perf_counter() - t2,
         "total": time.perf_counter() - t0,
+        "runs_cpu": runs_cpu,
     }
     result = DemoResult(
         str(out), quick, tuple(dstar_rows), verdicts, observed, base_acc, timings, files
@@ -426,9 +449,15 @@ def _demo_html(result: DemoResult, spec, sweep, fitted, images, out: Path) -> st
         "<h1>Data difficulty vs. budget: the demo</h1>",
         "<p>Synthetic iGSM-like task (difficulty = number of operations), the shipped base "
         "pre-trained on 1-4 operations, full fine-tuning on Gaussian difficulty mixtures "
-        "centred at d for a fixed number of epochs (budget mode <b>epochs</b>: the number of "
-        "steps grows with n). Test set: uniform over 1-8 operations. Every d*(n) below belongs "
-        "to that budget mode.</p>",
+        "centred at d. Budget modes: <b>epochs</b> (3 epochs, the number of steps grows with n)"
+        + (
+            f" and <b>steps</b> ({spec['budget.steps']} optimiser steps whatever n: the control "
+            "that separates sample size from compute)"
+            if "steps" in spec["budget.modes"]
+            else ""
+        )
+        + ". Test set: uniform over 1-8 operations. Every d*(n) below is labelled with its "
+        "budget mode.</p>",
         f"<pre>{esc(str(result))}</pre>",
     ]
     for (mode, target), fit in fitted.items():

@@ -69,7 +69,7 @@ def predict_test(
     """Predicted test metric at points (d, n) of shape (P,) or (B, P): returns (B, P)."""
     theta = np.atleast_2d(theta)
     train = surfaces.train(d, n)
-    q = train if model.spec.gap in ("kl", "catoni") else None
+    q = train if model.spec.uses_train_risk else None
     K = surfaces.K(d, n) if surfaces.K is not None else None
     gap = model.predict(theta, amps, d, n, q, K)
     return gap + train

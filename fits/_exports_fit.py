@@ -26,6 +26,7 @@ EXPORTS: dict[str, str] = {
     "result_tables": "fits._report",
     "fit_charts": "fits._plots",
     "save_chart": "fits._plots",
+    "CHART_NAMES": "fits._plots",
     # threshold robustness and data selection
     "threshold_robustness": "fits._robustness",
     "RobustnessResult": "fits._robustness",

@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from fits._bootstrap import BOOTSTRAP_METHODS, BootstrapDraws, choose_method, run_bootstrap
+from fits._bootstrap import BOOTSTRAP_METHODS, BootstrapDraws, run_bootstrap
 from fits._cells import FitData, prepare_data
 from fits._dstar import dstar, make_surfaces
 from fits._models import PARAM_DOC, ModelSpec, TradeoffModel
 from fits._runtime import Progress, versions
 from fits._search import distinct_starts, pattern_search
-from fits._varpro import Problem, grid_points, grid_table, refine, refusal
+from fits._varpro import Problem, grid_table, refine, refusal, shape_grid, tiny_amplitudes
 from fits.exceptions import DegenerateBootstrapWarning, FitRefusedError, InsufficientDataError
 from pacbound._validation import check_choice, check_in_interval, check_positive_int
 
@@ -81,12 +81,37 @@ class CoreFit:
     def params(self) -> dict[str, float]:
         return self.model.params_dict(self.theta, self.amps)
 
+    def bootstrap(
+        self,
+        data: FitData,
+        *,
+        n_resamples: int,
+        method: str,
+        rng: np.random.Generator,
+        loss: str,
+        grid: int | None,
+    ) -> BootstrapDraws:
+        """Refit ``n_resamples`` bootstrap draws of ``data`` around this fit (warm start at its
+        shapes, residuals from its fitted cells, its robust scale); see :mod:`fits._bootstrap`."""
+        return run_bootstrap(
+            self.model,
+            data,
+            self.theta,
+            self.fitted_cells,
+            n_resamples=n_resamples,
+            method=method,
+            rng=rng,
+            loss=loss,
+            f_scale=self.f_scale,
+            grid=grid,
+        )
+
 
 def cell_problem(
     model: TradeoffModel, data: FitData, y: NDArray[np.float64] | None = None
 ) -> Problem:
     """The projected least-squares problem on cell means (exact for the linear loss)."""
-    needs_q = model.spec.gap in ("kl", "catoni")
+    needs_q = model.spec.uses_train_risk
     return Problem(
         model,
         data.cell_d,
@@ -100,7 +125,7 @@ def cell_problem(
 
 def row_problem(model: TradeoffModel, data: FitData) -> Problem:
     """The same problem with one point per run (for robust losses)."""
-    needs_q = model.spec.gap in ("kl", "catoni")
+    needs_q = model.spec.uses_train_risk
     cells = data.cell_of_run
     return Problem(
         model,
@@ -125,9 +150,8 @@ def fit_core(
 ) -> CoreFit:
     """Fit ``model`` to ``data`` by variable projection; raise FitRefusedError when refused."""
     problem = cell_problem(model, data)
-    pts = grid_points(model, grid)
-    axes = model.grid(grid)
-    shape = tuple(len(a) for a in axes)
+    rp = row_problem(model, data)
+    pts, shape, step = shape_grid(model, grid)
     table = grid_table(problem, pts)
     if not np.isfinite(table).any():
         raise FitRefusedError(
@@ -136,23 +160,19 @@ def fit_core(
             reason="nonfinite",
         )
     starts = pts[distinct_starts(table, shape, restarts)[0]]
-    step = np.array([(a[1] - a[0]) / 2.0 for a in axes])
     theta, value = pattern_search(
         problem.objective, starts, np.zeros(len(starts), dtype=int), model.lo, model.hi, step
     )
     theta0 = theta[int(np.argmin(value))]
-    res = refine(problem, theta0, loss=loss, f_scale=f_scale, rows_problem=row_problem(model, data))
-    rp = row_problem(model, data)
+    res = refine(problem, theta0, loss=loss, f_scale=f_scale, rows_problem=rp)
     X_rows = model.columns(res.theta[None], rp.d, rp.n, rp.q, rp.K)
     fitted_rows = X_rows[0] @ res.amps
     rss = float(np.sum(data.w * (data.r - fitted_rows) ** 2))
-    cp = cell_problem(model, data)
-    X = model.columns(res.theta[None], cp.d, cp.n, cp.q, cp.K)
+    X = model.columns(res.theta[None], problem.d, problem.n, problem.q, problem.K)
     fitted_cells = X[0] @ res.amps
     spread = float(np.ptp(data.cells["r_mean"]))
     code = int(refusal(model, res.theta[None], res.amps[None], X, spread)[0])
-    contrib = np.abs(res.amps[:2]) * np.nanmax(np.abs(X[0, :, :2]), axis=0)
-    tiny = tuple(bool(c <= 1e-6 * max(spread, 1e-12)) for c in contrib)
+    tiny = tuple(bool(t) for t in tiny_amplitudes(res.amps[None], X, spread)[0])
     if not np.isfinite(rss):
         code = 3
     fit = CoreFit(
@@ -378,16 +398,12 @@ def fit_tradeoff(
         d_draws = br_draws = None
         if n_resamples:
             bar.stage(f"bootstrap ({n_resamples} refits)")
-            draws = run_bootstrap(
-                tm,
+            draws = core.bootstrap(
                 data,
-                core.theta,
-                core.fitted_cells,
                 n_resamples=n_resamples,
-                method=choose_method(data, bootstrap),
+                method=bootstrap,
                 rng=generator,
                 loss=loss,
-                f_scale=core.f_scale,
                 grid=grid,
             )
             flagged = float(np.mean(draws.flags != 0))

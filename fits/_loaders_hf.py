@@ -18,6 +18,7 @@ from typing import Any
 
 from fits._runs import RunRecord
 from fits.exceptions import RunsFileError
+from pacbound._io import read_jsonl_records
 
 __all__ = ["is_run_folder", "read_hf_folder", "read_json", "read_llamafactory_log", "read_path"]
 
@@ -102,18 +103,10 @@ def read_llamafactory_log(path: Path) -> dict[str, Any]:
     """Final metrics from LlamaFactory's ``trainer_log.jsonl`` (keys with None are absent)."""
     metrics: dict[str, Any] = {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        entries = read_jsonl_records(path, error=RunsFileError)
     except OSError as exc:
         raise RunsFileError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RunsFileError(f"{path}: line {i} is not valid JSON ({exc.msg}).") from None
-        if not isinstance(entry, dict):
-            raise RunsFileError(f"{path}: line {i} must be a JSON object; got {entry!r}.")
+    for entry in entries:
         for key in ("loss", "eval_loss", "predict_loss", "accuracy", "total_tokens"):
             if entry.get(key) is not None:
                 metrics[key] = entry[key]

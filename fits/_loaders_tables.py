@@ -22,6 +22,7 @@ import pandas as pd
 
 from fits._runs import METADATA_FIELDS, RunRecord
 from fits.exceptions import RunsFileError, TruncatedExportWarning
+from pacbound._io import read_jsonl_records
 
 __all__ = [
     "read_any_table",
@@ -61,21 +62,7 @@ def read_any_table(path: Path) -> pd.DataFrame:
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
     """JSON lines with exact floats; a bad line raises naming its number."""
-    import json
-
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for i, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RunsFileError(f"{path}: line {i} is not valid JSON ({exc.msg}).") from None
-            if not isinstance(row, dict):
-                raise RunsFileError(f"{path}: line {i} must be a JSON object; got {row!r}.")
-            rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(read_jsonl_records(path, error=RunsFileError))
 
 
 def read_table_file(path: Path, *, columns: Mapping[str, str] | None = None) -> list[RunRecord]:

@@ -135,6 +135,11 @@ class ModelSpec:
         """The runs column used as measured complexity, or None."""
         return self.complexity if self.complexity in ("kl", "sq_dist") else None
 
+    @property
+    def uses_train_risk(self) -> bool:
+        """Whether the gap needs the training risk q (the kl and Catoni forms)."""
+        return self.gap in ("kl", "catoni")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "complexity": self.complexity,
@@ -188,7 +193,7 @@ class TradeoffModel:
                 f"`difficulty` must be > 0 for power-law terms; got {d_lo:g}. Use exponential "
                 "terms (model 'exp') or shift the difficulty scale."
             )
-        if spec.gap in ("kl", "catoni"):
+        if spec.uses_train_risk:
             q = data.cells["train_mean"].to_numpy()
             if ((q < 0) | (q > 1)).any():
                 raise InsufficientDataError(
@@ -209,7 +214,7 @@ class TradeoffModel:
             default["g"] = (0.05, 8.0)
         elif spec.complexity == "exp":
             default["a"] = (0.02 / span, 12.0 / span)
-        if spec.gap in ("kl", "catoni") and spec.complexity != "kl":
+        if spec.uses_train_risk and spec.complexity != "kl":
             if spec.complexity == "sq_dist":
                 K = data.cells["K_mean"].to_numpy()
                 default["k"] = (1e-4 * n_lo / K.max(), 1e2 * n_hi / K.min())
@@ -280,6 +285,10 @@ class TradeoffModel:
     def _shape(self, theta: NDArray[np.float64], name: str) -> NDArray[np.float64]:
         return np.exp(theta[..., self.shape_names.index(name)])[..., None]
 
+    def _x(self, family: str, d: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The family's argument: ln(d/d_ref) for power laws (x^s = e^(s ln x)), d - d_ref else."""
+        return np.log(d / self.d_ref) if family == "power" else d - self.d_ref
+
     def columns(
         self,
         theta: NDArray[np.float64],
@@ -312,26 +321,19 @@ class TradeoffModel:
         d = d[None, :] if d.ndim == 1 else d
         n = n[None, :] if n.ndim == 1 else n
         B, P = theta.shape[0], d.shape[-1]
-        power = spec.complexity == "power" or spec.extrap == "power"
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            log_x = np.log(d / self.d_ref) if power else None
-            x_exp = d - self.d_ref
             if spec.rate == "free":
                 n_pow = np.exp(-self._shape(theta, "nu") * np.log(n))
             else:
                 n_pow = 1.0 / np.sqrt(n)
-            if spec.complexity == "power":
+            if spec.complexity in ("power", "exp"):  # K = x^g = e^(g ln x), or e^(a x)
                 base = None
-                if spec.gap == "mcallester":  # sqrt(x^g / 2), computed as one exponential
-                    G = np.sqrt(0.5) * np.exp(0.5 * self._shape(theta, "g") * log_x) * n_pow
+                rate = self._shape(theta, "g" if spec.complexity == "power" else "a")
+                x = self._x(spec.complexity, d)
+                if spec.gap == "mcallester":  # sqrt(K / 2), computed as one exponential
+                    G = np.sqrt(0.5) * np.exp(0.5 * rate * x) * n_pow
                 else:
-                    base = np.exp(self._shape(theta, "g") * log_x)
-            elif spec.complexity == "exp":
-                base = None
-                if spec.gap == "mcallester":
-                    G = np.sqrt(0.5) * np.exp(0.5 * self._shape(theta, "a") * x_exp) * n_pow
-                else:
-                    base = np.exp(self._shape(theta, "a") * x_exp)
+                    base = np.exp(rate * x)
             else:
                 base = np.broadcast_to(np.asarray(K, dtype=float), (B, P))
                 if spec.gap == "mcallester":
@@ -352,10 +354,7 @@ class TradeoffModel:
                     C = spec.catoni_C
                     expo = -C * qq - (kl + np.log(1.0 / spec.delta)) / n_eff
                     G = np.expm1(expo) / math.expm1(-C) - qq
-            if spec.extrap == "power":
-                T = np.exp(-self._shape(theta, "b") * log_x)
-            else:
-                T = np.exp(-self._shape(theta, "b") * x_exp)
+            T = np.exp(-self._shape(theta, "b") * self._x(spec.extrap, d))
         return np.broadcast_to(G, (B, P)), np.broadcast_to(T, (B, P))
 
     def predict(
@@ -393,15 +392,14 @@ class TradeoffModel:
         b = self._shape(theta, "b")
         nu = self._shape(theta, "nu") if self.spec.rate == "free" else 0.5
         n = np.asarray(n, dtype=float)[None, :]
+        power = self.spec.complexity == "power"
+        rate = self._shape(theta, "g" if power else "a")  # g (power) or a (exp)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            if self.spec.complexity == "power":
-                g = self._shape(theta, "g")
-                ratio = 2.0 * math.sqrt(2.0) * b * B * n**nu / (g * A)
-                out = self.d_ref * ratio ** (1.0 / (g / 2.0 + b))
+            ratio = 2.0 * math.sqrt(2.0) * b * B * n**nu / (rate * A)
+            if power:
+                out = self.d_ref * ratio ** (1.0 / (rate / 2.0 + b))
             else:
-                a = self._shape(theta, "a")
-                ratio = 2.0 * math.sqrt(2.0) * b * B * n**nu / (a * A)
-                out = self.d_ref + np.log(ratio) / (a / 2.0 + b)
+                out = self.d_ref + np.log(ratio) / (rate / 2.0 + b)
         out = np.where(A <= 0, np.inf, out)
         return np.where((B <= 0) & (A > 0), -np.inf, out)
 

@@ -121,14 +121,6 @@ def _report_html(
     return "\n".join(parts)
 
 
-def _readable(root: Path) -> None:
-    """Give the output the permissions of the user's umask (temporary files are private)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    for path in [root, *root.rglob("*")]:
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
-
-
 def write_report(
     result: Any,
     out_dir: str | os.PathLike[str],
@@ -183,7 +175,6 @@ def write_report(
         (tmp / "report.html").write_text(
             _report_html(result, images, specs, robustness), encoding="utf-8"
         )
-    _readable(out_dir)
     files = {
         "fit": out_dir / "fit.json",
         "report": out_dir / "report.html",

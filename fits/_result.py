@@ -191,11 +191,7 @@ class FitResult:
     def predict_gap(self, d: Any, n: Any) -> NDArray[np.float64]:
         """Fitted gap r = L_test - L_train at points ``d``, ``n``."""
         d, n = np.broadcast_arrays(np.asarray(d, float), np.asarray(n, float))
-        q = (
-            self.surfaces.train(d.ravel(), n.ravel())
-            if self.model.spec.gap in ("kl", "catoni")
-            else None
-        )
+        q = self.surfaces.train(d.ravel(), n.ravel()) if self.model.spec.uses_train_risk else None
         K = self.surfaces.K(d.ravel(), n.ravel()) if self.surfaces.K is not None else None
         return self.model.predict(self.theta, self.amps, d.ravel(), n.ravel(), q, K)[0].reshape(
             d.shape

@@ -106,7 +106,12 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write ``frame`` atomically in the format given by the file extension."""
+    """Write ``frame`` atomically in the format given by the file extension.
+
+    CSV, JSON Lines (exact floats) and Parquet go through :func:`measurement.write_table`;
+    TSV is written here.
+    """
+    from measurement._datasets import write_table as write_dataset_table
     from pacbound._io import atomic_path
 
     path = Path(path)
@@ -115,18 +120,10 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
         raise InvalidParameterError(
             f"`out` must end in .csv, .tsv, .jsonl or .parquet; got {str(path)!r}."
         )
+    if suffix != ".tsv":
+        return write_dataset_table(frame, path)
     with atomic_path(path, suffix=suffix) as tmp:
-        if suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        elif suffix == ".tsv":
-            frame.to_csv(tmp, index=False, sep="\t")
-        elif suffix == ".jsonl":
-            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
-        else:
-            frame.to_parquet(tmp, index=False)
-    mask = os.umask(0)
-    os.umask(mask)
-    path.chmod(0o666 & ~mask)  # the temporary file was private
+        frame.to_csv(tmp, index=False, sep="\t")
     return path
 
 

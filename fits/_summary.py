@@ -19,10 +19,25 @@ def _g(x: Any, digits: int = 4) -> str:
         return str(x)
 
 
+_COMPARISON_HEADER = ["model", "k", "AICc", "dAICc", "LOBO MAE"]
+_CV_HEADER = [
+    "scheme",
+    "model",
+    "fitted",
+    "MAE",
+    "bias",
+    "d* in interval",
+    "nearest bin = best",
+]
+
+
 def _sections(res: Any) -> dict[str, Any]:
+    """The pieces of the summary, shared by the text and HTML renderings; tables are
+    ``(header, rows)`` pairs of strings."""
     from fits._crossval import summarize_cv
 
     level = res.config["confidence_level"]
+    pct = f"{level:.0%}"
     metric = "test loss" if res.target == "loss" else "test error (1 - accuracy)"
     d_levels = res.data.d_levels
     head = [
@@ -91,12 +106,11 @@ def _sections(res: Any) -> dict[str, Any]:
             )
     return {
         "rate": rate,
-        "level": level,
         "head": head,
-        "params": params,
-        "dstar": dstar,
-        "comp": comp,
-        "cv": cv,
+        "params": (["param", "estimate", f"{pct} low", f"{pct} high", "meaning"], params),
+        "dstar": (["n", "d*", f"{pct} low", f"{pct} high", "bracketed", "P(bracketed)"], dstar),
+        "comp": (_COMPARISON_HEADER, comp),
+        "cv": (_CV_HEADER, cv),
         "shift": shift,
     }
 
@@ -117,37 +131,24 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def render_text(res: Any) -> str:
     s = _sections(res)
-    pct = f"{s['level']:.0%}"
     parts = [
         "\n".join(s["head"]),
-        _table(["param", "estimate", f"{pct} low", f"{pct} high", "meaning"], s["params"]),
-        f"d*(n) ({res.d_star_method}):\n"
-        + _table(["n", "d*", f"{pct} low", f"{pct} high", "bracketed", "P(bracketed)"], s["dstar"]),
+        _table(*s["params"]),
+        f"d*(n) ({res.d_star_method}):\n" + _table(*s["dstar"]),
         *([s["rate"]] if s["rate"] else []),
         f"shift exponent d log d*/d log n: {s['shift']}; "
         f"P(d* increases from the smallest to the largest budget) = {_g(res.p_increase, 3)}; "
         f"P(d* non-decreasing across all budgets) = {_g(res.p_monotone, 3)}",
     ]
-    if s["comp"]:
+    if s["comp"][1]:
         parts.append(
             "model comparison (AICc on one Gaussian likelihood; lower is better):\n"
-            + _table(["model", "k", "AICc", "dAICc", "LOBO MAE"], s["comp"])
+            + _table(*s["comp"])
         )
-    if s["cv"]:
+    if s["cv"][1]:
         parts.append(
             "cross-validation over budgets (MAE and bias of the predicted test metric):\n"
-            + _table(
-                [
-                    "scheme",
-                    "model",
-                    "fitted",
-                    "MAE",
-                    "bias",
-                    "d* in interval",
-                    "nearest bin = best",
-                ],
-                s["cv"],
-            )
+            + _table(*s["cv"])
         )
     parts.append("verdict: " + res.verdict)
     return "\n\n".join(parts) + "\n"
@@ -163,40 +164,20 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
 
 def render_html(res: Any) -> str:
     s = _sections(res)
-    pct = f"{s['level']:.0%}"
     parts = [
         "<div class='fit-summary'>",
         "<p>" + "<br>".join(html.escape(h) for h in s["head"]) + "</p>",
         "<h3>Parameters</h3>",
-        _html_table(["param", "estimate", f"{pct} low", f"{pct} high", "meaning"], s["params"]),
+        _html_table(*s["params"]),
         f"<h3>d*(n) ({html.escape(res.d_star_method)})</h3>",
-        _html_table(
-            ["n", "d*", f"{pct} low", f"{pct} high", "bracketed", "P(bracketed)"], s["dstar"]
-        ),
+        _html_table(*s["dstar"]),
         *([f"<p>{html.escape(s['rate'])}</p>"] if s["rate"] else []),
         f"<p>shift exponent d log d*/d log n: {html.escape(s['shift'])}; P(d* increases) = "
         f"{html.escape(_g(res.p_increase, 3))}; P(non-decreasing) = {html.escape(_g(res.p_monotone, 3))}</p>",
     ]
-    if s["comp"]:
-        parts += [
-            "<h3>Model comparison (AICc)</h3>",
-            _html_table(["model", "k", "AICc", "dAICc", "LOBO MAE"], s["comp"]),
-        ]
-    if s["cv"]:
-        parts += [
-            "<h3>Cross-validation over budgets</h3>",
-            _html_table(
-                [
-                    "scheme",
-                    "model",
-                    "fitted",
-                    "MAE",
-                    "bias",
-                    "d* in interval",
-                    "nearest bin = best",
-                ],
-                s["cv"],
-            ),
-        ]
+    if s["comp"][1]:
+        parts += ["<h3>Model comparison (AICc)</h3>", _html_table(*s["comp"])]
+    if s["cv"][1]:
+        parts += ["<h3>Cross-validation over budgets</h3>", _html_table(*s["cv"])]
     parts += [f"<p class='verdict'><b>Verdict.</b> {html.escape(res.verdict)}</p>", "</div>"]
     return "\n".join(parts)

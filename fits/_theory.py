@@ -40,7 +40,7 @@ import pandas as pd
 
 from pacbound._validation import check_in_interval, check_positive_int
 
-__all__ = ["SIGMA_GRID", "TheoryConfig", "TheoryResult", "theory_charts", "theory_for_sweep"]
+__all__ = ["SIGMA_GRID", "TheoryConfig", "TheoryResult", "theory_for_sweep"]
 
 #: σ grid fixed in advance (13 log-spaced values from 1e-3 to 1); its size enters the bound.
 SIGMA_GRID: tuple[float, ...] = tuple(float(s) for s in np.geomspace(1e-3, 1.0, 13))
@@ -158,6 +158,27 @@ class TheoryResult:
             "per_sigma": recs(self.per_sigma),
         }
 
+    @classmethod
+    def load(cls, folder: str | Path) -> TheoryResult:
+        """Read a result written by :meth:`save` (``folder/theory.json``)."""
+        data = json.loads((Path(folder) / "theory.json").read_text())
+        cfg = data["config"]
+        config = TheoryConfig(
+            delta=cfg["delta"],
+            sigma_grid=tuple(cfg["sigma_grid"]),
+            gibbs_samples=cfg["gibbs_samples"],
+            gibbs_batch=cfg["gibbs_batch"],
+            seed=cfg["seed"],
+        )
+        return cls(
+            pd.DataFrame(data["per_sigma"]),
+            pd.DataFrame(data["per_run"]),
+            pd.DataFrame(data["per_cell"]),
+            pd.DataFrame(data["dstar"]),
+            tuple(data["notes"]),
+            config,
+        )
+
     def save(self, folder: str | Path) -> Path:
         """Write ``theory.json`` and ``theory_per_run.csv`` into ``folder`` (atomically)."""
         from pacbound._io import atomic_path, write_json
@@ -253,6 +274,7 @@ def theory_for_sweep(
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from fits.sweep._evaluate import EvalExample
     from fits.sweep._runner import _context, is_complete, load_plan
@@ -261,6 +283,7 @@ def theory_for_sweep(
     from measurement import WeightStats, gaussian_kl
     from pacbound import kl_inv_upper
 
+    hf_logging.disable_progress_bar()
     cfg = config or TheoryConfig()
     plan = load_plan(sweep)
     if plan.spec["task.kind"] != "synthetic":
@@ -427,69 +450,3 @@ def _notes(per_run: pd.DataFrame, per_cell: pd.DataFrame, dstar: pd.DataFrame) -
             + "."
         )
     return tuple(notes)
-
-
-def theory_charts(result: TheoryResult) -> dict:
-    """Two Altair charts: the bound beside the observed test error, and d*(n) of each.
-
-    ``bound``: per budget (columns) and budget mode (rows), against difficulty d: the observed
-    test error, the training error, the certified bound, the plug-in bound and the TV term;
-    a rule marks 1 (above it the bound is vacuous). ``dstar``: the empirical d*(n) beside the
-    minimisers over d of the certified and plug-in bounds.
-    """
-    import altair as alt
-
-    cell = result.per_cell
-    series = {
-        "test_error": "observed test error",
-        "train_error": "training error",
-        "bound": "certified bound",
-        "plugin_bound": "plug-in bound",
-        "tv": "TV term (extrapolation)",
-    }
-    long = cell.melt(
-        id_vars=["budget_mode", "n", "difficulty"],
-        value_vars=[c for c in series if cell[c].notna().any()],
-        var_name="term",
-        value_name="value",
-    )
-    long["term"] = long["term"].map(series)
-    top = max(1.05, float(np.nanmax(long["value"])) * 1.05)
-    base = alt.Chart(long).encode(
-        x=alt.X("difficulty:Q", title="training difficulty d"),
-        y=alt.Y("value:Q", title="error / bound", scale=alt.Scale(domain=[0, top], clamp=True)),
-        color=alt.Color("term:N", title=None),
-    )
-    lines = base.mark_line(point=True)
-    rule = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(strokeDash=[4, 3]).encode(y="y:Q")
-    bound = (
-        alt.layer(lines, rule)
-        .properties(width=180, height=180)
-        .facet(column=alt.Column("n:O", title="budget n"), row=alt.Row("budget_mode:N"))
-        .properties(title="PAC-Bayes bound terms against the observed test error")
-    )
-    ds = result.dstar.melt(
-        id_vars=["budget_mode", "n"],
-        value_vars=["dstar_empirical", "dstar_bound", "dstar_plugin"],
-        var_name="which",
-        value_name="d",
-    )
-    ds["which"] = ds["which"].map(
-        {
-            "dstar_empirical": "empirical (lowest test error)",
-            "dstar_bound": "certified bound minimiser",
-            "dstar_plugin": "plug-in bound minimiser",
-        }
-    )
-    dstar = (
-        alt.Chart(ds.dropna())
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("n:Q", scale=alt.Scale(type="log"), title="budget n"),
-            y=alt.Y("d:Q", title="d*(n)"),
-            color=alt.Color("which:N", title=None),
-            strokeDash=alt.StrokeDash("budget_mode:N", title="budget mode"),
-        )
-        .properties(width=320, height=220, title="d*(n): data against the bound")
-    )
-    return {"theory_bound": bound, "theory_dstar": dstar}

@@ -28,7 +28,15 @@ from numpy.typing import NDArray
 
 from fits._models import TradeoffModel
 
-__all__ = ["Problem", "constrained_ls", "grid_table", "refine", "refusal"]
+__all__ = [
+    "Problem",
+    "constrained_ls",
+    "grid_table",
+    "refine",
+    "refusal",
+    "shape_grid",
+    "tiny_amplitudes",
+]
 
 _RIDGE = 1e-12
 
@@ -238,6 +246,16 @@ def grid_points(model: TradeoffModel, points: int | None = None) -> NDArray[np.f
     return np.stack([m.ravel() for m in mesh], axis=-1)
 
 
+def shape_grid(
+    model: TradeoffModel, points: int | None = None
+) -> tuple[NDArray[np.float64], tuple[int, ...], NDArray[np.float64]]:
+    """The shape grid that seeds the local searches: its points (Gp, s) in C order, its shape
+    (points per axis) and the initial search step (half a grid spacing per axis)."""
+    axes = model.grid(points)
+    step = np.array([(a[1] - a[0]) / 2.0 for a in axes])
+    return grid_points(model, points), tuple(len(a) for a in axes), step
+
+
 def grid_table(
     problem: Problem, grid: NDArray[np.float64], *, chunk: int = 256
 ) -> NDArray[np.float64]:
@@ -390,9 +408,20 @@ def refusal(
     theta = np.atleast_2d(theta)
     width = model.hi - model.lo
     at_bound = ((theta - model.lo) < edge_tol * width) | ((model.hi - theta) < edge_tol * width)
-    contrib = np.abs(np.atleast_2d(amps)[:, :2]) * np.nanmax(np.abs(X[..., :2]), axis=1)
-    tiny = (contrib <= amp_tol * max(y_spread, 1e-12)).any(axis=1)
+    tiny = tiny_amplitudes(amps, X, y_spread, amp_tol=amp_tol).any(axis=1)
     code = np.zeros(len(theta), dtype=int)
     code[tiny] = 2
     code[at_bound.any(axis=1)] = 1
     return code
+
+
+def tiny_amplitudes(
+    amps: NDArray[np.float64], X: NDArray[np.float64], y_spread: float, *, amp_tol: float = 1e-6
+) -> NDArray[np.bool_]:
+    """Whether the gap (A) and the extrapolation (B) terms are about zero: (B, 2).
+
+    A term is about zero when its largest contribution |amplitude| max_P |column| is at most
+    ``amp_tol`` times the spread of the responses; ``amps`` (B, 3), ``X`` (B, P, 3).
+    """
+    contrib = np.abs(np.atleast_2d(amps)[:, :2]) * np.nanmax(np.abs(X[..., :2]), axis=1)
+    return contrib <= amp_tol * max(y_spread, 1e-12)

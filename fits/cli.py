@@ -6,11 +6,10 @@
 
 from __future__ import annotations
 
-import typer
-
 from fits._cli_fit import app as fit_app
 from fits._cli_sweep import app as sweep_app
+from pacbound._cli import make_app
 
-app = typer.Typer(add_completion=False)
+app = make_app()
 app.add_typer(fit_app)
 app.add_typer(sweep_app)

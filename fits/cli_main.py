@@ -7,13 +7,12 @@ point lives in :mod:`fits`.
 
 from __future__ import annotations
 
-import typer
-
 from fits.cli import app as fits_app
 from measurement.cli import app as measurement_app
+from pacbound._cli import make_app
 from pacbound.cli import app as pacbound_app
 
-app = typer.Typer(
+app = make_app(
     name="tradeoff",
     help=(
         "Data difficulty vs. budget in LLM fine-tuning: exact PAC-Bayes bounds, weight-space KL "
@@ -21,7 +20,6 @@ app = typer.Typer(
         "optimal difficulty d*(n) with confidence intervals."
     ),
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 app.add_typer(pacbound_app)

@@ -250,8 +250,7 @@ def _bootstrap_iv(confidence_level, n_resamples, rng):
         )
     )
     reps = check_positive_int(n_resamples, "n_resamples")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    return conf, reps, gen
+    return conf, reps, np.random.default_rng(rng)  # a Generator is passed through as it is
 
 
 def _metric_columns(metrics: Sequence[str]) -> list[str]:
@@ -303,38 +302,35 @@ def _resampled_means(num, den, reps, gen, block=256):
     return out
 
 
+def _percentile_ci(draws: np.ndarray, conf: float) -> tuple[float, float]:
+    lo, hi = np.quantile(draws, [(1 - conf) / 2, (1 + conf) / 2])
+    return float(lo), float(hi)
+
+
 def _mean_ci(num, den, conf, reps, gen) -> tuple[float, float, float]:
     if not len(num):
         return float("nan"), float("nan"), float("nan")
     mean = float(num.sum() / den.sum())
-    draws = _resampled_means(num, den, reps, gen)
-    lo, hi = np.quantile(draws, [(1 - conf) / 2, (1 + conf) / 2])
-    return mean, float(lo), float(hi)
+    return mean, *_percentile_ci(_resampled_means(num, den, reps, gen), conf)
 
 
 def _gap_row(model, lab, metric, a, b, conf, reps, gen) -> dict[str, Any]:
     num_a, den_a = _num_den(a, metric)
     num_b, den_b = _num_den(b, metric)
     row = {"model": model, "bin": lab, "metric": metric, "n_a": len(num_a), "n_b": len(num_b)}
+    nan = float("nan")
     if not len(num_a) or not len(num_b):
-        return {
-            **row,
-            "mean_a": float("nan"),
-            "mean_b": float("nan"),
-            "gap": float("nan"),
-            "ci_low": float("nan"),
-            "ci_high": float("nan"),
-        }
-    mean_a, mean_b = num_a.sum() / den_a.sum(), num_b.sum() / den_b.sum()
+        return {**row, "mean_a": nan, "mean_b": nan, "gap": nan, "ci_low": nan, "ci_high": nan}
+    mean_a, mean_b = float(num_a.sum() / den_a.sum()), float(num_b.sum() / den_b.sum())
     draws = _resampled_means(num_a, den_a, reps, gen) - _resampled_means(num_b, den_b, reps, gen)
-    lo, hi = np.quantile(draws, [(1 - conf) / 2, (1 + conf) / 2])
+    lo, hi = _percentile_ci(draws, conf)
     return {
         **row,
-        "mean_a": float(mean_a),
-        "mean_b": float(mean_b),
-        "gap": float(mean_a - mean_b),
-        "ci_low": float(lo),
-        "ci_high": float(hi),
+        "mean_a": mean_a,
+        "mean_b": mean_b,
+        "gap": mean_a - mean_b,
+        "ci_low": lo,
+        "ci_high": hi,
     }
 
 
@@ -406,8 +402,9 @@ def loss_report(
     The generalization table needs ``split_column`` with rows equal to ``train_value``; the
     extrapolation table needs ``trained_bin`` (held-out rows only when there is a split).
     """
-    gen = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
-    common = dict(confidence_level=confidence_level, n_resamples=n_resamples, rng=gen)
+    common = dict(
+        confidence_level=confidence_level, n_resamples=n_resamples, rng=np.random.default_rng(rng)
+    )
     metrics = [metric, TOKEN_NLL] if metric != TOKEN_NLL else [metric]
     if "correct" in losses.columns and metric != "correct":
         metrics.append("correct")

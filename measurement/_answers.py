@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +77,14 @@ class AnswerChecker:
         if answer is not None and str(answer).strip():
             return _normalise(str(answer)) if self.mode == "regex" else str(answer).strip()
         return self.extract(completion)
+
+    def references(
+        self, completions: Sequence[str], answers: Sequence[str | None] | None = None
+    ) -> list[str | None]:
+        """The reference answer of each example (see :meth:`reference`); ``answers`` may be
+        None (every answer is then extracted from its completion)."""
+        answers = answers or (None,) * len(completions)
+        return [self.reference(c, a) for c, a in zip(completions, answers, strict=True)]
 
     def is_correct(self, generated: str, reference: str | None) -> bool:
         """Whether ``generated`` gives ``reference`` (False when either has no answer)."""

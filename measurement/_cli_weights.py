@@ -10,10 +10,17 @@ from pathlib import Path
 
 import typer
 
-from pacbound._cli import parse_float_list, print_json, user_errors
+from pacbound._cli import (
+    make_app,
+    parse_float_list,
+    print_json,
+    print_result,
+    split_names,
+    user_errors,
+)
 from pacbound.exceptions import InvalidParameterError
 
-app = typer.Typer(add_completion=False)
+app = make_app()
 
 _JOURNAL = ".weight_stats.journal.jsonl"
 
@@ -42,6 +49,31 @@ Examples:
 """
 
 
+# options shared by `weights` and `kl` (the streaming pass)
+_ADAPTER = typer.Option(
+    False,
+    "--adapter",
+    help="FINETUNED is a PEFT LoRA adapter on top of BASE (also detected automatically).",
+)
+_ADAPTER_INIT = typer.Option(
+    None, "--adapter-init", help="Adapter saved at initialisation: adapter-space prior centre."
+)
+_BASE_NORMS = typer.Option(
+    False,
+    "--base-norms",
+    help="Adapters: also read the targeted base tensors (needed for --per-tensor-scale).",
+)
+_CHUNK_MB = typer.Option(256.0, "--chunk-mb", help="Chunk budget in MiB.")
+_DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+_ALLOW_UNPAIRED = typer.Option(
+    False, "--allow-unpaired", help="Skip tensors that do not pair instead of failing."
+)
+_THREADS = typer.Option(
+    None, "--threads", help="CPU threads for the pass (1 is faster on a busy machine)."
+)
+_PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bar.")
+
+
 def _chunk_bytes(chunk_mb: float) -> int:
     if not chunk_mb > 0:
         raise InvalidParameterError(f"`--chunk-mb` must be > 0; got {chunk_mb!r}.")
@@ -51,6 +83,7 @@ def _chunk_bytes(chunk_mb: float) -> int:
 def _measure(
     base: Path,
     finetuned: Path,
+    out: Path | None,
     *,
     adapter: bool,
     adapter_init: Path | None,
@@ -59,9 +92,9 @@ def _measure(
     device: str,
     allow_unpaired: bool,
     progress: bool,
-    journal: Path | None,
-    threads: int | None = None,
+    threads: int | None,
 ):  # type: ignore[no-untyped-def]
+    """Stream the statistics (resuming from the journal in ``out``) and save them to ``out``."""
     from measurement._weight_statistics import weight_statistics
 
     if adapter and not (finetuned / "adapter_config.json").is_file():
@@ -69,7 +102,7 @@ def _measure(
             f"`FINETUNED` must be a PEFT adapter folder with adapter_config.json when --adapter "
             f"is given; got {str(finetuned)!r}."
         )
-    return weight_statistics(
+    stats = weight_statistics(
         base,
         None if adapter else finetuned,
         adapter=finetuned if adapter else None,
@@ -79,9 +112,12 @@ def _measure(
         progress=progress,
         base_norms=base_norms,
         adapter_init=adapter_init,
-        journal=journal,
+        journal=None if out is None else out / _JOURNAL,
         threads=threads,
     )
+    if out is not None:
+        stats.save(out)
+    return stats
 
 
 @app.command("weights", help=_WEIGHTS_HELP)
@@ -91,34 +127,21 @@ def weights(
         ..., help="Fine-tuned model (same forms), or a PEFT adapter folder."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the statistics files."),
-    adapter: bool = typer.Option(
-        False,
-        "--adapter",
-        help="FINETUNED is a PEFT LoRA adapter on top of BASE (also detected automatically).",
-    ),
-    adapter_init: Path | None = typer.Option(
-        None, "--adapter-init", help="Adapter saved at initialisation: adapter-space prior centre."
-    ),
-    base_norms: bool = typer.Option(
-        False,
-        "--base-norms",
-        help="Adapters: also read the targeted base tensors (needed for --per-tensor-scale).",
-    ),
-    chunk_mb: float = typer.Option(256.0, "--chunk-mb", help="Chunk budget in MiB."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    allow_unpaired: bool = typer.Option(
-        False, "--allow-unpaired", help="Skip tensors that do not pair instead of failing."
-    ),
-    threads: int | None = typer.Option(
-        None, "--threads", help="CPU threads for the pass (1 is faster on a busy machine)."
-    ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+    adapter: bool = _ADAPTER,
+    adapter_init: Path | None = _ADAPTER_INIT,
+    base_norms: bool = _BASE_NORMS,
+    chunk_mb: float = _CHUNK_MB,
+    device: str = _DEVICE,
+    allow_unpaired: bool = _ALLOW_UNPAIRED,
+    threads: int | None = _THREADS,
+    progress: bool = _PROGRESS,
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     with user_errors():
         stats = _measure(
             base,
             finetuned,
+            out,
             adapter=adapter,
             adapter_init=adapter_init,
             base_norms=base_norms,
@@ -126,17 +149,14 @@ def weights(
             device=device,
             allow_unpaired=allow_unpaired,
             progress=progress and not json_out,
-            journal=out / _JOURNAL,
             threads=threads,
         )
-        stats.save(out)
         if json_out:
             summary = stats.to_dict()
             summary.pop("rows", None)
             print_json({"out": str(out), **summary})
         else:
-            typer.echo(str(stats))
-            typer.echo(f"written: {out}")
+            typer.echo(f"{stats}\nwritten: {out}")
 
 
 @app.command("kl", help=_KL_HELP)
@@ -173,14 +193,14 @@ def kl(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Also save the statistics measured from BASE FINETUNED here."
     ),
-    adapter: bool = typer.Option(False, "--adapter", help="FINETUNED is a PEFT adapter."),
-    adapter_init: Path | None = typer.Option(None, "--adapter-init", help="Initial adapter."),
-    base_norms: bool = typer.Option(False, "--base-norms", help="Adapters: read base norms."),
-    chunk_mb: float = typer.Option(256.0, "--chunk-mb", help="Chunk budget in MiB."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    allow_unpaired: bool = typer.Option(False, "--allow-unpaired", help="Skip unpaired tensors."),
-    threads: int | None = typer.Option(None, "--threads", help="CPU threads for the pass."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+    adapter: bool = _ADAPTER,
+    adapter_init: Path | None = _ADAPTER_INIT,
+    base_norms: bool = _BASE_NORMS,
+    chunk_mb: float = _CHUNK_MB,
+    device: str = _DEVICE,
+    allow_unpaired: bool = _ALLOW_UNPAIRED,
+    threads: int | None = _THREADS,
+    progress: bool = _PROGRESS,
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     with user_errors():
@@ -211,13 +231,14 @@ def kl(
             raise InvalidParameterError(
                 "`--sigma` must be given (or a --sigma-grid with one --emp-risk per sigma); got none."
             )
-        bounds = [b.strip() for b in bound.split(",") if b.strip()]
+        bounds = split_names(bound)
         if stats_dir is not None:
             stats = WeightStats.load(stats_dir)
         else:
             stats = _measure(
                 base,
                 finetuned,
+                out,
                 adapter=adapter,
                 adapter_init=adapter_init,
                 base_norms=base_norms,
@@ -225,11 +246,8 @@ def kl(
                 device=device,
                 allow_unpaired=allow_unpaired,
                 progress=progress and not json_out,
-                journal=None if out is None else out / _JOURNAL,
                 threads=threads,
             )
-            if out is not None:
-                stats.save(out)
         kw = {
             "sigma_prior": sigma_prior,
             "per_tensor_scale": per_tensor_scale,
@@ -267,7 +285,4 @@ def kl(
         result["stats"] = {
             k: stats.meta.get(k) for k in ("base", "finetuned", "adapter", "device", "base_norms")
         }
-        if json_out:
-            print_json(result)
-        else:
-            typer.echo("\n".join(text))
+        print_result(result, as_json=json_out, text="\n".join(text))

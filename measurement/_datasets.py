@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from measurement.exceptions import DatasetError
-from pacbound._io import atomic_path
+from pacbound._io import atomic_path, read_jsonl_records
 from pacbound.exceptions import InvalidParameterError
 
-__all__ = ["ExampleSet", "load_examples", "parse_column_mapping", "write_table"]
+__all__ = ["ExampleSet", "as_example_set", "load_examples", "parse_column_mapping", "write_table"]
 
 #: Canonical fields a column mapping may rename.
 CANONICAL_FIELDS = ("prompt", "completion", "messages", "answer", "example_id")
@@ -204,6 +204,15 @@ def load_examples(
     return ExampleSet(str(source), frame, prompts, completions, answers, kind, mapping)
 
 
+def as_example_set(
+    data: ExampleSet | str | Path, *, columns: Any = None, tokenizer: Any = None
+) -> ExampleSet:
+    """``data`` itself when it is an :class:`ExampleSet`, else :func:`load_examples` of it."""
+    if isinstance(data, ExampleSet):
+        return data
+    return load_examples(data, columns=columns, tokenizer=tokenizer)
+
+
 def write_table(table: pd.DataFrame, path: str | Path) -> Path:
     """Write ``table`` to ``path`` atomically; the format follows the suffix.
 
@@ -262,23 +271,7 @@ def _read_frame(source: Path, split: str | None) -> pd.DataFrame:
 
 
 def _read_jsonl(source: Path) -> pd.DataFrame:
-    records = []
-    with open(source, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(
-                    f"{source}: line {lineno} is not valid JSON ({exc.msg} at column {exc.colno})."
-                ) from None
-            if not isinstance(record, dict):
-                raise DatasetError(
-                    f"{source}: line {lineno} must be a JSON object; got {type(record).__name__}."
-                )
-            records.append(record)
-    return pd.DataFrame.from_records(records)
+    return pd.DataFrame.from_records(read_jsonl_records(source, error=DatasetError))
 
 
 def _read_json(source: Path) -> pd.DataFrame:

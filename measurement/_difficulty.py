@@ -24,6 +24,7 @@ model.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from measurement._answers import AnswerChecker
-from measurement._datasets import ExampleSet, load_examples, write_table
+from measurement._datasets import ExampleSet, as_example_set, write_table
+from measurement._jobs import Journal, progress_bar
 from measurement.exceptions import DatasetError
 from pacbound._validation import check_choice, check_positive_int
 from pacbound.exceptions import InvalidParameterError
@@ -201,23 +203,13 @@ def score_difficulty(
             from measurement._lm import load_tokenizer
 
             tokenizer = load_tokenizer(model)  # renders chat datasets
-        examples = (
-            data
-            if isinstance(data, ExampleSet)
-            else load_examples(data, columns=columns, tokenizer=tokenizer)
-        )
+        examples = as_example_set(data, columns=columns, tokenizer=tokenizer)
         return _score_column(examples, column, higher_is_harder)
     lm, tok, label = _base_model(model, tokenizer, dtype, device, need_model=by != "length")
-    examples = (
-        data
-        if isinstance(data, ExampleSet)
-        else load_examples(data, columns=columns, tokenizer=tok)
-    )
+    examples = as_example_set(data, columns=columns, tokenizer=tok)
     settings: dict[str, Any] = {"model": label, "add_bos": add_bos}
     if by == "length":
         return _score_length(examples, tok, add_bos, settings)
-    from measurement._jobs import Journal
-
     fingerprint = {
         "by": by,
         "model": label,
@@ -232,13 +224,13 @@ def score_difficulty(
         "seed": seed,
         "max_new_tokens": max_new_tokens,
     }
-    book = Journal(journal, fingerprint) if journal is not None else None
-    if by == "nll":
-        result = _score_nll(examples, lm, tok, batch_size, add_bos, settings, progress, book)
-    elif by == "ifd":
-        result = _score_ifd(examples, lm, tok, batch_size, add_bos, settings, progress, book)
-    else:
-        result = _score_passrate(
+    # finished batches are journaled; the journal is removed once the scores are complete
+    with Journal(journal, fingerprint) as book:
+        if by == "nll":
+            return _score_nll(examples, lm, tok, batch_size, add_bos, settings, progress, book)
+        if by == "ifd":
+            return _score_ifd(examples, lm, tok, batch_size, add_bos, settings, progress, book)
+        return _score_passrate(
             examples,
             lm,
             tok,
@@ -257,9 +249,6 @@ def score_difficulty(
             progress,
             book,
         )
-    if book is not None:
-        book.close(remove=True)
-    return result
 
 
 def _base_model(model: Any, tokenizer: Any, dtype: Any, device: Any, *, need_model: bool):
@@ -338,43 +327,30 @@ def _score_length(examples: ExampleSet, tok: Any, add_bos: bool, settings: dict[
     return DifficultyScores(out, "length", "difficulty_length", added, settings)
 
 
-def _nll(
-    lm: Any,
-    tok: Any,
-    prompts,
-    completions,
-    batch_size,
-    add_bos,
-    source,
-    advance,
-    book=None,
-    part="",
-):
-    from measurement._lm import encode_examples
-    from measurement._scoring import make_batches, score_batches
+def _nll(lm, tok, prompts, completions, *, add_bos, batch_size, source, advance, book, part=""):
+    """Per-example NLL sums and completion token counts (journaled under ``part``)."""
+    from measurement._scoring import batch_examples, score_batches
 
-    encoded = encode_examples(tok, prompts, completions, add_bos=add_bos, source=source)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    batches = make_batches(encoded, pad_id=pad, batch_size=batch_size)
-    journal = None if book is None else _Prefixed(book, part)
+    batches = batch_examples(
+        tok, prompts, completions, source=source, add_bos=add_bos, batch_size=batch_size
+    )
+    journal = _Prefixed(book, part)
     scores = score_batches(lm, batches, on_batch=lambda k, _t: advance(k), journal=journal)
     return scores.nll_sum, scores.n_tokens
 
 
-def _score_nll(examples, lm, tok, batch_size, add_bos, settings, progress, book=None):
-    from measurement._jobs import progress_bar
-
+def _score_nll(examples, lm, tok, batch_size, add_bos, settings, progress, book):
     with progress_bar("base NLL", len(examples), enabled=progress) as advance:
         nll, n_tok = _nll(
             lm,
             tok,
             examples.prompts,
             examples.completions,
-            batch_size,
-            add_bos,
-            examples.source,
-            advance,
-            book,
+            add_bos=add_bos,
+            batch_size=batch_size,
+            source=examples.source,
+            advance=advance,
+            book=book,
         )
     out = examples.with_columns(
         base_nll_sum=nll,
@@ -386,39 +362,20 @@ def _score_nll(examples, lm, tok, batch_size, add_bos, settings, progress, book=
     return DifficultyScores(out, "nll", "difficulty_nll", added, settings)
 
 
-def _score_ifd(examples, lm, tok, batch_size, add_bos, settings, progress, book=None):
-    from measurement._jobs import progress_bar
-
+def _score_ifd(examples, lm, tok, batch_size, add_bos, settings, progress, book):
     # the answer alone: the same completion text, after only the BOS/EOS token
     answers = [
         p[len(p.rstrip()) :] + c
         for p, c in zip(examples.prompts, examples.completions, strict=True)
     ]
     with progress_bar("IFD", 2 * len(examples), enabled=progress) as advance:
-        cond, n_cond = _nll(
-            lm,
-            tok,
-            examples.prompts,
-            examples.completions,
-            batch_size,
-            add_bos,
-            examples.source,
-            advance,
-            book,
-            "conditional/",
+        nll = functools.partial(
+            _nll, lm, tok, batch_size=batch_size, source=examples.source, advance=advance, book=book
         )
-        alone, n_alone = _nll(
-            lm,
-            tok,
-            [""] * len(examples),
-            answers,
-            batch_size,
-            False,
-            examples.source,
-            advance,
-            book,
-            "alone/",
+        cond, n_cond = nll(
+            examples.prompts, examples.completions, add_bos=add_bos, part="conditional/"
         )
+        alone, n_alone = nll([""] * len(examples), answers, add_bos=False, part="alone/")
     mean_cond, mean_alone = cond / n_cond, alone / n_alone
     with np.errstate(divide="ignore", invalid="ignore"):
         ifd = np.where(mean_alone > 0, mean_cond / mean_alone, np.nan)
@@ -432,16 +389,12 @@ def _score_ifd(examples, lm, tok, batch_size, add_bos, settings, progress, book=
     return DifficultyScores(out, "ifd", "difficulty_ifd", added, settings)
 
 
-def _score_passrate(
-    examples, lm, tok, checker, n_samples, k, sampling, settings, progress, book=None
-):
+def _score_passrate(examples, lm, tok, checker, n_samples, k, sampling, settings, progress, book):
     from measurement._generate import generate_completions
-    from measurement._jobs import progress_bar
 
     if k > n_samples:
         raise InvalidParameterError(f"`k` must be <= n_samples = {n_samples}; got {k}.")
-    answers = examples.answers or (None,) * len(examples)
-    refs = [checker.reference(c, a) for c, a in zip(examples.completions, answers, strict=True)]
+    refs = checker.references(examples.completions, examples.answers)
     if all(r is None for r in refs):
         raise DatasetError(
             f"{examples.source}: no row has a reference answer for {checker}; add an `answer` "

@@ -7,7 +7,8 @@ EXPORTS: dict[str, str] = {
     "KLResult": "measurement._weight_kl",
     "weight_bound": "measurement._weight_kl",
     "WeightBoundResult": "measurement._weight_kl",
-    "lora_sq_norm": "measurement._lora",
+    "lora_sq_norm": "measurement._lora_transforms",
     "open_checkpoint": "measurement._checkpoint",
     "Checkpoint": "measurement._checkpoint",
+    "TensorInfo": "measurement._checkpoint",
 }

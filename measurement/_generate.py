@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from measurement._jobs import Journal
-from measurement._lm import unwrap_causal_lm
+from measurement._lm import pad_token_id, unwrap_causal_lm
 from pacbound._validation import check_in_interval, check_positive_int
 from pacbound.exceptions import InvalidParameterError
 
@@ -89,7 +89,7 @@ def generate_completions(
         )
     lm = unwrap_causal_lm(model)
     device = next(lm.parameters()).device
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad_id = pad_token_id(tokenizer)
     prefix = (
         tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     )

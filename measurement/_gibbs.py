@@ -37,9 +37,9 @@ from measurement._answers import AnswerChecker
 from measurement._datasets import ExampleSet
 from measurement._generate import generate_completions, seed_for
 from measurement._jobs import Journal, progress_bar
-from measurement._lm import encode_examples, unwrap_causal_lm
+from measurement._lm import model_max_length
 from measurement._perturb import PosteriorNoise, WeightRestorer, rms_by_parameter, select_parameters
-from measurement._scoring import make_batches, score_batches
+from measurement._scoring import batch_examples, score_batches
 from pacbound._validation import check_choice, check_in_interval, check_positive_int
 from pacbound.exceptions import InvalidParameterError
 
@@ -110,24 +110,18 @@ class RiskEvaluator:
         self.model, self.tokenizer, self.examples = model, tokenizer, examples
         self.loss, self.p_min, self.checker = loss, float(p_min), checker
         self.batch_size, self.add_bos, self.max_new_tokens = batch_size, add_bos, max_new_tokens
-        if max_length is None:
-            max_length = getattr(unwrap_causal_lm(model).config, "max_position_embeddings", None)
-        self.max_length = max_length
-        encoded = encode_examples(
+        self.max_length = model_max_length(model) if max_length is None else max_length
+        self.batches = batch_examples(
             tokenizer,
             examples.prompts,
             examples.completions,
-            max_length=max_length,
-            add_bos=add_bos,
             source=examples.source,
+            max_length=self.max_length,
+            add_bos=add_bos,
+            batch_size=batch_size,
         )
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self.batches = make_batches(encoded, pad_id=pad, batch_size=batch_size)
         if checker is not None:
-            answers = examples.answers or (None,) * len(examples)
-            self.references = [
-                checker.reference(c, a) for c, a in zip(examples.completions, answers, strict=True)
-            ]
+            self.references = checker.references(examples.completions, examples.answers)
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -328,38 +322,31 @@ def gibbs_risk(
     m = check_positive_int(n_samples, "n_samples")
     noise = sampler.noise(sigma, seed)
     base = baseline if baseline is not None else evaluator()
-    book = (
-        Journal(
-            journal,
-            {
-                "sigma": sigma,
-                "seed": seed,
-                "space": sampler.space,
-                "per_tensor": sampler.per_tensor_scale,
-                "loss": evaluator.loss,
-                "n": len(evaluator),
-                "p_min": evaluator.p_min,
-            },
-        )
-        if journal
-        else None
-    )
-    done = book.done if book is not None else {}
+    fingerprint = {
+        "sigma": sigma,
+        "seed": seed,
+        "space": sampler.space,
+        "per_tensor": sampler.per_tensor_scale,
+        "loss": evaluator.loss,
+        "n": len(evaluator),
+        "p_min": evaluator.p_min,
+    }
     risks, nlls = [], []
-    with progress_bar(f"posterior samples (sigma={sigma:.3g})", m, enabled=progress) as advance:
+    with (
+        Journal(journal or None, fingerprint) as book,
+        progress_bar(f"posterior samples (sigma={sigma:.3g})", m, enabled=progress) as advance,
+    ):
+        done = book.done
         for j in range(m):
             if f"sample-{j}" in done:
                 risk, nll = done[f"sample-{j}"]
             else:
                 ev = sampler.run(noise, j, evaluator)
                 risk, nll = ev.risk, ev.token_nll
-                if book is not None:
-                    book.record(f"sample-{j}", [risk, nll])
+                book.record(f"sample-{j}", [risk, nll])
             risks.append(float(risk))
             nlls.append(float(nll))
             advance(1)
-    if book is not None:
-        book.close(remove=True)
     return GibbsRisk(
         float(sigma),
         sampler.space,

@@ -20,12 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from measurement.exceptions import (
-    AdapterConfigError,
-    CheckpointError,
-    DatasetError,
-    DeviceUnavailableError,
-)
+from measurement._stream_device import resolve_device
+from measurement.exceptions import AdapterConfigError, CheckpointError, DatasetError
 from pacbound._validation import check_choice, check_positive_int
 from pacbound.exceptions import InputFileError, InvalidParameterError
 
@@ -35,6 +31,8 @@ __all__ = [
     "encode_examples",
     "load_causal_lm",
     "load_tokenizer",
+    "model_max_length",
+    "pad_token_id",
     "resolve_device",
     "resolve_dtype",
     "unwrap_causal_lm",
@@ -75,21 +73,6 @@ class EncodedExample:
     @property
     def n_prompt(self) -> int:
         return len(self.ids) - self.n_completion
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"`` -> the first CUDA device when there is one, else the CPU."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InvalidParameterError(
-            f"`device` must be 'auto', 'cpu' or 'cuda[:k]'; got {device!r}."
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceUnavailableError(f"`device` must be available; got {device!r} (no CUDA).")
-    return dev
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
@@ -179,6 +162,16 @@ def unwrap_causal_lm(model: Any) -> Any:
     if callable(get_base) and hasattr(model, "peft_config"):
         return get_base()
     return model
+
+
+def model_max_length(model: Any) -> int | None:
+    """The longest input ``model`` takes (its ``max_position_embeddings``), or None."""
+    return getattr(unwrap_causal_lm(model).config, "max_position_embeddings", None)
+
+
+def pad_token_id(tokenizer: Any) -> int:
+    """The id that pads batches: the tokenizer's pad token, else 0 (masked out anyway)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
 
 def encode_examples(

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from measurement._checkpoint import Checkpoint, TensorInfo
 from measurement._checkpoint_reader import CheckpointReader
-from measurement._lora import AdapterPlan, DoraTransform, LoraDeltaTransform, lora_sq_norm
+from measurement._lora import AdapterPlan
+from measurement._lora_transforms import DoraTransform, LoraDeltaTransform, lora_sq_norm
 from measurement._pairing import NameResolver, split_rows
 from measurement._stream import JobStats, Segment, StreamJob
 from measurement.exceptions import AdapterConfigError, NonFiniteWeightError
@@ -139,6 +140,30 @@ def _full_jobs(
     return jobs
 
 
+def _merge_job(
+    name: str,
+    kind: str,
+    base: TensorInfo,
+    base_reader: CheckpointReader,
+    row_elems: int,
+    transform: LoraDeltaTransform,
+    meta: dict[str, Any],
+    what: str,
+) -> StreamJob:
+    """A job that streams the base tensor and merges the adapter into it row by row."""
+    source = f"{what} of `{meta['module_path']}`"
+    return StreamJob(
+        name,
+        kind,
+        base.numel,
+        None,
+        Segment(base_reader, base, 0, base.numel),
+        row_elems=row_elems,
+        transform=transform,
+        meta={**meta, "source": source},
+    )
+
+
 def build_adapter_work(
     plan: AdapterPlan,
     base: Checkpoint,
@@ -195,17 +220,12 @@ def build_adapter_work(
         if m.dora:
             mag = read(m.magnitude)
             transform = DoraTransform(A, B, mag, m.scaling, m.fan_in_fan_out, w.shape)
-            job = StreamJob(
-                row_name,
-                "dora",
-                w.numel,
-                None,
-                Segment(base_reader, w, 0, w.numel),
-                row_elems=w.numel if m.fan_in_fan_out else cols,
-                transform=transform,
-                meta={**meta, "source": f"DoRA merge of `{m.module}`"},
+            row_elems = w.numel if m.fan_in_fan_out else cols  # Conv1D: the whole tensor at once
+            work.jobs.append(
+                _merge_job(
+                    row_name, "dora", w, base_reader, row_elems, transform, meta, "DoRA merge"
+                )
             )
-            work.jobs.append(job)
 
             def mag_row(stats: dict[str, JobStats], m=m, mag=mag, transform=transform):
                 c = centre(m.magnitude)
@@ -242,16 +262,8 @@ def build_adapter_work(
                 )
                 work.jobs.append(job)
         elif base_norms:
-            job = StreamJob(
-                row_name,
-                "lora",
-                w.numel,
-                None,
-                Segment(base_reader, w, 0, w.numel),
-                row_elems=cols,
-                transform=LoraDeltaTransform(A, B, m.scaling, m.fan_in_fan_out),
-                meta={**meta, "source": f"LoRA of `{m.module}`"},
-            )
+            transform = LoraDeltaTransform(A, B, m.scaling, m.fan_in_fan_out)
+            job = _merge_job(row_name, "lora", w, base_reader, cols, transform, meta, "LoRA")
             work.jobs.append(job)
             work.overrides[job_key(job)] = lora_sq_norm(A, B, m.scaling)
         else:

@@ -27,18 +27,16 @@ import pandas as pd
 import torch
 
 from measurement._answers import AnswerChecker
-from measurement._datasets import ExampleSet, load_examples, write_table
+from measurement._datasets import ExampleSet, as_example_set, write_table
 from measurement._generate import generate_completions
 from measurement._jobs import Journal, progress_bar
-from measurement._lm import encode_examples, load_causal_lm, unwrap_causal_lm
-from measurement._scoring import make_batches, score_batches
+from measurement._lm import load_causal_lm, model_max_length, unwrap_causal_lm
+from measurement._scoring import batch_examples, score_batches
 from measurement.exceptions import DatasetError
 from pacbound._validation import check_positive_int
 from pacbound.exceptions import InvalidParameterError
 
 __all__ = ["ExampleLosses", "example_losses"]
-
-LOSS_COLUMNS = ("example_id", "model", "n_tokens", "nll_sum", "nll_mean")
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,11 +202,7 @@ def example_losses(
         label = label or type(unwrap_causal_lm(model)).__name__
         if tokenizer is None:
             raise InvalidParameterError("`tokenizer` must be given with a loaded model; got None.")
-    examples = (
-        data
-        if isinstance(data, ExampleSet)
-        else load_examples(data, columns=columns, tokenizer=tokenizer)
-    )
+    examples = as_example_set(data, columns=columns, tokenizer=tokenizer)
     for col in carry:
         if col not in examples.table.columns:
             raise DatasetError(
@@ -217,19 +211,14 @@ def example_losses(
             )
     batch_size = check_positive_int(batch_size, "batch_size")
     if max_length is None:
-        max_length = getattr(unwrap_causal_lm(lm).config, "max_position_embeddings", None)
-    encoded = encode_examples(
+        max_length = model_max_length(lm)
+    batches = batch_examples(
         tokenizer,
         examples.prompts,
         examples.completions,
+        source=examples.source,
         max_length=max_length,
         add_bos=add_bos,
-        source=examples.source,
-    )
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    batches = make_batches(
-        encoded,
-        pad_id=pad_id,
         batch_size=batch_size,
         max_batch_tokens=max_batch_tokens,
         padding_side=padding_side,
@@ -269,7 +258,7 @@ def example_losses(
             "nll_sum": scores.nll_sum,
             "nll_mean": scores.nll_sum / scores.n_tokens,
             "greedy_match": scores.greedy,
-            "truncated": np.array([e.truncated for e in encoded]),
+            "truncated": np.array([e.truncated for e in batches.examples]),
         }
     )
     if scores.bounded_sum is not None:
@@ -286,8 +275,7 @@ def example_losses(
                 max_length=max_length,
                 on_batch=advance,
             )
-        answers = examples.answers or (None,) * len(examples)
-        refs = [checker.reference(c, a) for c, a in zip(examples.completions, answers, strict=True)]
+        refs = checker.references(examples.completions, examples.answers)
         table["generated"] = [g[0] for g in generated]
         table["correct"] = [
             checker.is_correct(g[0], r) for g, r in zip(generated, refs, strict=True)

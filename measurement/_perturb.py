@@ -95,9 +95,6 @@ class PosteriorNoise:
             )
         return cls(tuple(names), tuple(sigma * float(rms[n]) for n in names), int(seed))
 
-    def with_seed(self, seed: int) -> PosteriorNoise:
-        return PosteriorNoise(self.names, self.stds, int(seed))
-
     def apply_(self, params: Mapping[str, torch.nn.Parameter], sample: int) -> None:
         """Add the noise of posterior sample ``sample`` to ``params`` in place."""
         with torch.no_grad():

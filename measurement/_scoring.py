@@ -35,11 +35,11 @@ import torch
 import torch.nn.functional as F
 
 from measurement._jobs import Journal
-from measurement._lm import EncodedExample, unwrap_causal_lm
+from measurement._lm import EncodedExample, encode_examples, pad_token_id, unwrap_causal_lm
 from pacbound._validation import check_choice, check_in_interval, check_positive_int
 from pacbound.exceptions import InvalidParameterError
 
-__all__ = ["TokenBatches", "TokenScores", "make_batches", "score_batches"]
+__all__ = ["TokenBatches", "TokenScores", "batch_examples", "make_batches", "score_batches"]
 
 _HEAD_CHECKED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
@@ -123,6 +123,35 @@ def make_batches(
     if current:
         batches.append(tuple(current))
     return TokenBatches(tuple(examples), tuple(batches), int(pad_id), padding_side)
+
+
+def batch_examples(
+    tokenizer: Any,
+    prompts: Sequence[str],
+    completions: Sequence[str],
+    *,
+    source: str,
+    max_length: int | None = None,
+    add_bos: bool = False,
+    batch_size: int = 8,
+    max_batch_tokens: int | None = None,
+    padding_side: str = "left",
+) -> TokenBatches:
+    """Tokenize (prompt, completion) pairs (:func:`~measurement.encode_examples`) and cut them
+    into batches (:func:`make_batches`, padded with the tokenizer's pad token).
+
+    The encoded examples are the batches' ``examples``, in the order of ``prompts``.
+    """
+    encoded = encode_examples(
+        tokenizer, prompts, completions, max_length=max_length, add_bos=add_bos, source=source
+    )
+    return make_batches(
+        encoded,
+        pad_id=pad_token_id(tokenizer),
+        batch_size=batch_size,
+        max_batch_tokens=max_batch_tokens,
+        padding_side=padding_side,
+    )
 
 
 def score_batches(

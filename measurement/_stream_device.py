@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from measurement.exceptions import DeviceUnavailableError
-from pacbound._validation import check_choice
+from pacbound.exceptions import InvalidParameterError
 
 if TYPE_CHECKING:
     import torch
@@ -52,7 +52,8 @@ def cpu_threads(threads: int | None) -> Iterator[None]:
 def resolve_device(device: str | Any = "auto") -> torch.device:
     """Turn ``"auto" | "cpu" | "cuda" | "cuda:N"`` (or a torch.device) into a torch.device.
 
-    ``auto`` picks CUDA when ``torch.cuda.is_available()``, else the CPU.
+    ``auto`` (or None) picks CUDA when ``torch.cuda.is_available()``, else the CPU. Used by
+    the streaming pass and by :func:`measurement.load_causal_lm`.
 
     Raises
     ------
@@ -63,12 +64,15 @@ def resolve_device(device: str | Any = "auto") -> torch.device:
     """
     import torch
 
-    if isinstance(device, torch.device):
+    if device is None:
+        text = "auto"
+    elif isinstance(device, torch.device):
         text = str(device)
     else:
         text = str(device).strip().lower()
     kind = text.split(":", 1)[0]
-    check_choice(kind, "device", ("auto", "cpu", "cuda"))
+    if kind not in ("auto", "cpu", "cuda"):
+        raise InvalidParameterError(f"`device` must be one of 'auto', 'cpu', 'cuda'; got {text!r}.")
     if kind == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if kind == "cuda":
@@ -77,7 +81,12 @@ def resolve_device(device: str | Any = "auto") -> torch.device:
                 f"`device` must be 'auto' or 'cpu' on this machine (torch "
                 f"{torch.__version__} sees no CUDA device); got {text!r}."
             )
-        dev = torch.device(text)
+        try:
+            dev = torch.device(text)
+        except (RuntimeError, TypeError):
+            raise InvalidParameterError(
+                f"`device` must be 'cuda' or 'cuda:N' with an integer N; got {text!r}."
+            ) from None
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise DeviceUnavailableError(
                 f"`device` must be one of cuda:0..cuda:{torch.cuda.device_count() - 1}; "

@@ -9,6 +9,7 @@ from typing import Any
 
 from measurement._checkpoint import Checkpoint, open_checkpoint
 from measurement._checkpoint_reader import CheckpointReader
+from measurement._jobs import Journal, byte_progress
 from measurement._lora import plan_adapter
 from measurement._lora_stats import AdapterWork, build_adapter_work, job_key
 from measurement._pairing import pair_checkpoints
@@ -22,8 +23,6 @@ from measurement._stream import (
     run_jobs,
 )
 from measurement._stream_device import cpu_threads, make_stager, resolve_device
-from measurement._stream_journal import StreamJournal
-from measurement._stream_progress import byte_progress
 from pacbound._validation import check_positive_int
 from pacbound.exceptions import InvalidParameterError
 
@@ -200,14 +199,9 @@ def weight_statistics(
             "adapter_init": meta["adapter_init"],
             "version": 1,
         }
-        jnl = StreamJournal(journal, fingerprint)
-        try:
-            with cpu_threads(threads):
-                stats = _stream(work, jnl, dev, chunk_elems, pipelined, progress, meta)
-        except BaseException:
-            jnl.close(remove=False)  # keep what is done for the rerun
-            raise
-        jnl.close(remove=True)
+        # kept for the rerun when the pass fails; removed once it is complete
+        with Journal(journal, fingerprint) as jnl, cpu_threads(threads):
+            stats = _stream(work, jnl, dev, chunk_elems, pipelined, progress, meta)
     finally:
         for r in readers:
             r.close()
@@ -231,7 +225,7 @@ def _override(stats: JobStats, key: str, overrides: dict[str, float]) -> JobStat
 
 def _stream(
     work: AdapterWork,
-    jnl: StreamJournal,
+    jnl: Journal,
     dev: Any,
     chunk_elems: int,
     pipelined: bool,

@@ -7,11 +7,10 @@
 
 from __future__ import annotations
 
-import typer
-
 from measurement._cli_data import app as data_app
 from measurement._cli_weights import app as weights_app
+from pacbound._cli import make_app
 
-app = typer.Typer(add_completion=False)
+app = make_app()
 app.add_typer(weights_app)
 app.add_typer(data_app)

@@ -7,164 +7,26 @@ variance chosen from 12 values, say) are charged with ``union={"sigma grid": 12}
 is evaluated at :math:`\\delta / \\prod_i k_i`, and the result records each grid and the delta
 left after it (:class:`~pacbound.BoundResult`).
 
-This module also holds the input validation and union-bound bookkeeping shared by the other
-bound modules (:mod:`pacbound._catoni`, :mod:`pacbound._certificates`).
+Input validation and the union-bound bookkeeping live in :mod:`pacbound._bound_inputs`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import gammaln
 
-from pacbound._kl import kl_inv_upper
+from pacbound._bound_inputs import BoundInputs, bound_inputs, make_result
+from pacbound._kl_inverse import kl_inv_upper
 from pacbound._results import BoundResult
-from pacbound._validation import as_float_array, check_choice, check_in_interval
-from pacbound.exceptions import InvalidParameterError
+from pacbound._validation import check_choice, check_in_interval, check_integer_array
 
 __all__ = ["f_quad", "kl_bound", "maurer_xi", "mcallester", "thiemann"]
 
 XI_CHOICES = ("2sqrt", "exact", "n+1")
-
-
-# --------------------------------------------------------------------------------------------
-# shared validation and bookkeeping
-# --------------------------------------------------------------------------------------------
-
-
-def check_integer_array(value: ArrayLike, name: str, minimum: int = 1) -> NDArray[np.float64]:
-    """Return ``value`` as a float64 array of integers >= ``minimum``, or raise naming it."""
-    arr = as_float_array(value, name)
-    bad = ~(arr >= minimum) | (arr != np.floor(arr)) | ~np.isfinite(arr)
-    if bad.any():
-        raise InvalidParameterError(
-            f"`{name}` must be an integer >= {minimum}; got {float(arr[bad].flat[0])!r}."
-        )
-    return arr
-
-
-def check_union(union: Mapping[str, int] | None) -> dict[str, int]:
-    """Validate a ``{grid label: grid size}`` mapping (None means no union bound)."""
-    if union is None:
-        return {}
-    if not isinstance(union, Mapping):
-        raise InvalidParameterError(
-            f"`union` must be a mapping of grid labels to integer sizes >= 1; got {union!r}."
-        )
-    out: dict[str, int] = {}
-    for label, size in union.items():
-        ok_size = (isinstance(size, (int, np.integer)) and not isinstance(size, bool)) or (
-            isinstance(size, (float, np.floating)) and float(size).is_integer()
-        )
-        if not isinstance(label, str) or not label or not ok_size or int(size) < 1:
-            raise InvalidParameterError(
-                f"`union` must map grid labels (non-empty str) to integer sizes >= 1; "
-                f"got {label!r}: {size!r}."
-            )
-        out[label] = int(size)
-    return out
-
-
-@dataclass(frozen=True)
-class BoundInputs:
-    """Validated inputs of a bound: float64 arrays (not yet broadcast) and the union bounds."""
-
-    emp_risk: NDArray[np.float64]
-    kl: NDArray[np.float64]
-    n: NDArray[np.float64]
-    delta: NDArray[np.float64]
-    union: dict[str, int]
-    scalar: bool
-
-    def split_delta(
-        self, own: Mapping[str, int] | None = None
-    ) -> tuple[dict[str, int], dict[str, Any], NDArray[np.float64]]:
-        """Charge the caller's grids then ``own``: return (union, deltas, delta for the formula)."""
-        union = dict(self.union)
-        for label, size in (own or {}).items():
-            key = label
-            while key in union:  # keep both entries if the caller used the same label
-                key = f"{key}'"
-            union[key] = size
-        deltas: dict[str, Any] = {"total": self.output(self.delta)}
-        current = self.delta
-        for label, size in union.items():
-            current = current / size
-            deltas[label] = self.output(current)
-        deltas["bound"] = self.output(current)
-        return union, deltas, current
-
-    def output(self, value: Any) -> Any:
-        """A Python scalar for 0-d values of scalar inputs, else an array (ints stay ints)."""
-        arr = np.asarray(value)
-        if arr.dtype.kind not in "iub":
-            arr = arr.astype(np.float64)
-        if self.scalar and arr.ndim == 0:
-            return arr.item()
-        return arr
-
-
-def bound_inputs(
-    emp_risk: ArrayLike,
-    kl: ArrayLike,
-    n: ArrayLike,
-    delta: ArrayLike,
-    union: Mapping[str, int] | None,
-    *,
-    risk_range: tuple[float, float] = (0.0, 1.0),
-    min_n: int = 1,
-) -> BoundInputs:
-    """Validate the four common inputs (NaN passes through to NaN results)."""
-    lo, hi = risk_range
-    q = check_in_interval(emp_risk, "emp_risk", lo, hi)
-    k = check_in_interval(kl, "kl", 0.0, math.inf)
-    m = check_integer_array(n, "n", min_n)
-    d = check_in_interval(delta, "delta", 0.0, 1.0, closed="neither")
-    try:
-        np.broadcast_shapes(q.shape, k.shape, m.shape, d.shape)
-    except ValueError:
-        raise InvalidParameterError(
-            f"`emp_risk`, `kl`, `n` and `delta` must broadcast together; got shapes "
-            f"{q.shape}, {k.shape}, {m.shape}, {d.shape}."
-        ) from None
-    scalar = all(a.ndim == 0 for a in (q, k, m, d))
-    return BoundInputs(q, k, m, d, check_union(union), scalar)
-
-
-def make_result(
-    name: str,
-    inputs: BoundInputs,
-    value: Any,
-    complexity: Any,
-    union: dict[str, int],
-    deltas: dict[str, Any],
-    *,
-    grid: tuple[float, ...] | None = None,
-    params: Mapping[str, Any] | None = None,
-) -> BoundResult:
-    """Assemble a :class:`BoundResult`, floats for scalar inputs."""
-    out = inputs.output
-    return BoundResult(
-        name=name,
-        value=out(value),
-        emp_risk=out(inputs.emp_risk),
-        kl=out(inputs.kl),
-        n=out(inputs.n),
-        delta=out(inputs.delta),
-        complexity=out(complexity),
-        deltas=deltas,
-        union=union,
-        grid=grid,
-        params={
-            k: (out(v) if isinstance(v, (np.ndarray, float)) else v)
-            for k, v in (params or {}).items()
-        },
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,6 +135,12 @@ def maurer_xi(n: ArrayLike, *, kind: str = "exact") -> NDArray[np.float64] | flo
 # --------------------------------------------------------------------------------------------
 
 
+def _maurer_complexity(inputs: BoundInputs, d: NDArray[np.float64]) -> NDArray[np.float64]:
+    """A = (KL + ln(2 sqrt(n)/delta')) / (2n): McAllester's gap is sqrt(A), Thiemann's uses A."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (inputs.kl + np.log(2.0 * np.sqrt(inputs.n) / d)) / (2.0 * inputs.n)
+
+
 def mcallester(
     emp_risk: ArrayLike,
     kl: ArrayLike,
@@ -324,9 +192,8 @@ def mcallester(
     """
     inputs = bound_inputs(emp_risk, kl, n, delta, union)
     union_, deltas, d = inputs.split_delta()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gap = np.sqrt((inputs.kl + np.log(2.0 * np.sqrt(inputs.n) / d)) / (2.0 * inputs.n))
-        value = inputs.emp_risk + gap
+    gap = np.sqrt(_maurer_complexity(inputs, d))
+    value = inputs.emp_risk + gap
     return make_result(
         "mcallester", inputs, value, gap, union_, deltas, params={"constant": "ln(2 sqrt(n)/delta)"}
     )
@@ -391,11 +258,6 @@ def kl_bound(
     )
 
 
-def _thiemann_a(inputs: BoundInputs, d: NDArray[np.float64]) -> NDArray[np.float64]:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (inputs.kl + np.log(2.0 * np.sqrt(inputs.n) / d)) / (2.0 * inputs.n)
-
-
 def thiemann(
     emp_risk: ArrayLike,
     kl: ArrayLike,
@@ -447,7 +309,7 @@ def thiemann(
     lam_arr = check_in_interval(lam, "lam", 0.0, 2.0, closed="neither")
     inputs = bound_inputs(emp_risk, kl, n, delta, union)
     union_, deltas, d = inputs.split_delta()
-    a = _thiemann_a(inputs, d)
+    a = _maurer_complexity(inputs, d)
     shrink = 1.0 - lam_arr / 2.0
     value = inputs.emp_risk / shrink + 2.0 * a / (lam_arr * shrink)
     return make_result("thiemann", inputs, value, a, union_, deltas, params={"lam": lam_arr})
@@ -498,7 +360,7 @@ def f_quad(
     """
     inputs = bound_inputs(emp_risk, kl, n, delta, union)
     union_, deltas, d = inputs.split_delta()
-    a = _thiemann_a(inputs, d)
+    a = _maurer_complexity(inputs, d)
     value = (np.sqrt(inputs.emp_risk + a) + np.sqrt(a)) ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         lam_star = 2.0 / (np.sqrt(inputs.emp_risk / a + 1.0) + 1.0)

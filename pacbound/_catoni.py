@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from pacbound._bounds import bound_inputs, make_result
+from pacbound._bound_inputs import bound_inputs, make_result
 from pacbound._results import BoundResult
 from pacbound._validation import check_in_interval
 from pacbound.exceptions import InvalidParameterError

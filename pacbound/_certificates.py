@@ -15,11 +15,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaincinv
 
-from pacbound._bounds import bound_inputs, check_integer_array, kl_bound, make_result
+from pacbound._bound_inputs import bound_inputs, make_result
+from pacbound._bounds import kl_bound
 from pacbound._catoni import catoni
-from pacbound._kl import kl_inv_upper
+from pacbound._kl_inverse import kl_inv_upper
 from pacbound._results import BoundResult
-from pacbound._validation import check_choice, check_in_interval
+from pacbound._validation import check_choice, check_in_interval, check_integer_array
 from pacbound.exceptions import InvalidParameterError
 
 __all__ = ["dziugaite_roy", "dziugaite_roy_grid", "mc_certificate", "test_set_bound"]

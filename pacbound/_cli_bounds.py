@@ -15,10 +15,17 @@ from typing import Any
 
 import typer
 
-from pacbound._cli import parse_float_list, print_json, user_errors
+from pacbound._cli import (
+    make_app,
+    parse_assignments,
+    parse_float,
+    parse_float_list,
+    print_json,
+    user_errors,
+)
 from pacbound.exceptions import InputFileError, InvalidParameterError
 
-app = typer.Typer(add_completion=False)
+app = make_app()
 
 BOUND_NAMES = ("mcallester", "kl", "catoni", "linear", "quad")
 _COLUMNS = ("emp_risk", "kl", "n", "delta")
@@ -58,7 +65,7 @@ def kl_inv_command(
         rows = _broadcast_lists({"Q": qs, "C": cs})
         import numpy as np
 
-        from pacbound._kl import kl_inv_lower, kl_inv_upper
+        from pacbound._kl_inverse import kl_inv_lower, kl_inv_upper
 
         solve = kl_inv_lower if lower else kl_inv_upper
         side = "lower" if lower else "upper"
@@ -254,35 +261,30 @@ def _parse_knobs(
     sub_gaussian: str | None,
     union: list[str] | None,
 ) -> dict[str, Any]:
-    def one(text: str, name: str) -> float:
-        values = parse_float_list(text, name)
-        if len(values) != 1:
-            raise InvalidParameterError(f"`{name}` must be a single number; got {text!r}.")
-        return values[0]
-
-    knobs: dict[str, Any] = {
-        "C": one(catoni_c, "--catoni-c") if catoni_c is not None else None,
+    return {
+        "C": parse_float(catoni_c, "--catoni-c") if catoni_c is not None else None,
         "grid": parse_float_list(grid, "--grid") if grid is not None else None,
         "lambdas": parse_float_list(lambdas, "--lambdas") if lambdas is not None else None,
-        "loss_range": one(loss_range, "--loss-range"),
-        "sub_gaussian": one(sub_gaussian, "--sub-gaussian") if sub_gaussian is not None else None,
-        "union": None,
+        "loss_range": parse_float(loss_range, "--loss-range"),
+        "sub_gaussian": parse_float(sub_gaussian, "--sub-gaussian")
+        if sub_gaussian is not None
+        else None,
+        "union": parse_assignments(
+            union or [],
+            "--union",
+            form="LABEL=SIZE with an integer SIZE >= 1",
+            convert=_grid_size,
+            split_last=True,
+        )
+        or None,
     }
-    if union:
-        parsed: dict[str, int] = {}
-        for item in union:
-            label, sep, size = item.rpartition("=")
-            try:
-                value = int(size)
-            except ValueError:
-                value = 0
-            if not sep or not label.strip() or value < 1:
-                raise InvalidParameterError(
-                    f"`--union` must be LABEL=SIZE with an integer SIZE >= 1; got {item!r}."
-                )
-            parsed[label.strip()] = value
-        knobs["union"] = parsed
-    return knobs
+
+
+def _grid_size(text: str) -> int:
+    size = int(text)
+    if size < 1:
+        raise ValueError(text)
+    return size
 
 
 def _evaluate(

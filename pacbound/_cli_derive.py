@@ -7,41 +7,24 @@ import math
 
 import typer
 
-from pacbound._cli import parse_float_list, print_json, user_errors
+from pacbound._cli import (
+    make_app,
+    parse_assignments,
+    parse_float_list,
+    parse_floats,
+    print_json,
+    user_errors,
+)
 from pacbound.exceptions import InvalidParameterError
 
-app = typer.Typer(add_completion=False)
+app = make_app()
 
 
-def _parse_params(items: list[str]) -> dict[str, float]:
-    values: dict[str, float] = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        name = name.strip()
-        try:
-            value = float(text) if sep else math.nan
-        except ValueError:
-            value = math.nan
-        if not sep or not name.isidentifier() or not math.isfinite(value):
-            raise InvalidParameterError(
-                f"`--param` must be NAME=VALUE with a finite number VALUE (e.g. k=1.5); "
-                f"got {item!r}."
-            )
-        if name in values:
-            raise InvalidParameterError(
-                f"`--param` must name each parameter once; got {name!r} twice."
-            )
-        values[name] = value
-    return values
-
-
-def _parse_range(text: str | None) -> tuple[float, float] | None:
-    if text is None:
-        return None
-    values = parse_float_list(text, "--d-range")
-    if len(values) != 2:
-        raise InvalidParameterError(f"`--d-range` must be two numbers LO,HI; got {text!r}.")
-    return values[0], values[1]
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
 
 
 @app.command("derive")
@@ -95,8 +78,17 @@ def derive(
     with user_errors():
         from pacbound._tradeoff import derive_tradeoff
 
-        values = _parse_params(param)
-        rng = _parse_range(d_range)
+        values = parse_assignments(
+            param,
+            "--param",
+            form="NAME=VALUE with a finite number VALUE (e.g. k=1.5)",
+            convert=_finite_float,
+            key_ok=str.isidentifier,
+            unique="parameter",
+        )
+        rng = None
+        if d_range is not None:
+            rng = parse_floats(d_range, "--d-range", 2, form="two numbers LO,HI")
         budgets = None if n is None else parse_float_list(n, "--n")
         der = derive_tradeoff(
             gen,

@@ -160,21 +160,23 @@ class TradeoffDerivation:
     def _values(self, params: dict[str, Any]) -> tuple[float, ...]:
         return check_params(self.parameters, params)
 
-    def B(self, d: ArrayLike, n: ArrayLike, **params: float) -> NDArray[np.float64]:
-        """B(d, n) at the given parameter values (broadcasting d against n)."""
+    def _evaluate(
+        self, name: str, d: ArrayLike, n: ArrayLike, params: dict[str, Any]
+    ) -> NDArray[np.float64]:
+        """The lambdified function ``name`` at (d, n), broadcast, as a new float64 array."""
         values = self._values(params)
         d_arr, n_arr = np.asarray(d, float), np.asarray(n, float)
         with np.errstate(all="ignore"):
-            out = np.asarray(self.fns["B"](d_arr, n_arr, *values), float)
+            out = np.asarray(self.fns[name](d_arr, n_arr, *values), float)
         return np.broadcast_to(out, np.broadcast(d_arr, n_arr).shape).copy()
+
+    def B(self, d: ArrayLike, n: ArrayLike, **params: float) -> NDArray[np.float64]:
+        """B(d, n) at the given parameter values (broadcasting d against n)."""
+        return self._evaluate("B", d, n, params)
 
     def foc(self, d: ArrayLike, n: ArrayLike, **params: float) -> NDArray[np.float64]:
         """∂B/∂d(d, n): zero at d*(n)."""
-        values = self._values(params)
-        d_arr, n_arr = np.asarray(d, float), np.asarray(n, float)
-        with np.errstate(all="ignore"):
-            out = np.asarray(self.fns["foc"](d_arr, n_arr, *values), float)
-        return np.broadcast_to(out, np.broadcast(d_arr, n_arr).shape).copy()
+        return self._evaluate("foc", d, n, params)
 
     def solve(
         self,

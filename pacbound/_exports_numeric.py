@@ -3,8 +3,8 @@
 EXPORTS: dict[str, str] = {
     # binary kl and its inverses
     "kl_bernoulli": "pacbound._kl",
-    "kl_inv_upper": "pacbound._kl",
-    "kl_inv_lower": "pacbound._kl",
+    "kl_inv_upper": "pacbound._kl_inverse",
+    "kl_inv_lower": "pacbound._kl_inverse",
     # bounds
     "BoundResult": "pacbound._results",
     "mcallester": "pacbound._bounds",

@@ -20,9 +20,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from pacbound._bounds import check_integer_array
-from pacbound._validation import check_in_interval
-from pacbound.exceptions import InvalidParameterError
+from pacbound._validation import check_broadcast, check_in_interval, check_integer_array
 
 __all__ = ["gaussian_kl_diagonal", "gaussian_kl_grouped"]
 
@@ -53,21 +51,16 @@ def _positive(value: ArrayLike, name: str) -> NDArray[np.float64]:
     return check_in_interval(value, name, 0.0, math.inf, closed="neither", allow_nan=False)
 
 
-def _broadcast_flat(
-    arrays: list[NDArray[np.float64]], names: list[str]
-) -> list[NDArray[np.float64]]:
-    try:
-        shape = np.broadcast_shapes(*(a.shape for a in arrays))
-    except ValueError:
-        listed = ", ".join(f"`{n}` {a.shape}" for n, a in zip(names, arrays, strict=True))
-        raise InvalidParameterError(f"the inputs must broadcast together; got {listed}.") from None
+def _broadcast_flat(**arrays: NDArray[np.float64]) -> tuple[int, list[NDArray[np.float64]]]:
+    """The broadcast size and each array flattened to it (size-1 arrays as 0-d scalars)."""
+    shape = check_broadcast(**arrays)
     out = []
-    for a in arrays:
+    for a in arrays.values():
         if a.size == 1:
             out.append(a.reshape(()))  # scalars broadcast inside each chunk for free
         else:
             out.append(np.broadcast_to(a, shape).reshape(-1))
-    return out
+    return math.prod(shape), out
 
 
 def gaussian_kl_diagonal(
@@ -110,14 +103,12 @@ def gaussian_kl_diagonal(
     >>> round(gaussian_kl_diagonal([0.0, 1.0], 1.0, 0.0, 2.0), 12)
     0.44314718056
     """
-    arrays = [
-        _finite(mu_q, "mu_q"),
-        _positive(var_q, "var_q"),
-        _finite(mu_p, "mu_p"),
-        _positive(var_p, "var_p"),
-    ]
-    mq, vq, mp, vp = _broadcast_flat(arrays, ["mu_q", "var_q", "mu_p", "var_p"])
-    size = int(np.prod(np.broadcast_shapes(*(a.shape for a in arrays))))
+    size, (mq, vq, mp, vp) = _broadcast_flat(
+        mu_q=_finite(mu_q, "mu_q"),
+        var_q=_positive(var_q, "var_q"),
+        mu_p=_finite(mu_p, "mu_p"),
+        var_p=_positive(var_p, "var_p"),
+    )
     total = 0.0
     for start in range(0, size, _CHUNK):
         stop = min(start + _CHUNK, size)
@@ -179,13 +170,7 @@ def gaussian_kl_grouped(
     s = check_in_interval(sq_delta, "sq_delta", 0.0, math.inf, closed="left", allow_nan=False)
     vq = _positive(var_q, "var_q")
     vp = _positive(var_p, "var_p")
-    try:
-        np.broadcast_shapes(n.shape, s.shape, vq.shape, vp.shape)
-    except ValueError:
-        raise InvalidParameterError(
-            f"`numel`, `sq_delta`, `var_q` and `var_p` must broadcast together; got shapes "
-            f"{n.shape}, {s.shape}, {vq.shape}, {vp.shape}."
-        ) from None
+    check_broadcast(numel=n, sq_delta=s, var_q=vq, var_p=vp)
     x = np.log(vq) - np.log(vp)
     shape_term = _expm1_minus_x(np.atleast_1d(np.asarray(x, dtype=np.float64))).reshape(np.shape(x))
     terms = 0.5 * n * shape_term + s / (2.0 * vp)

@@ -1,8 +1,9 @@
-"""Small file-output helpers used by every package: nothing is ever half-written.
+"""Small file helpers used by every package: nothing is ever half-written.
 
 Outputs are written to a temporary file in the destination folder and moved into place with
 :func:`os.replace`, which is atomic on POSIX; a killed process leaves either the old file or
-the new one, never a truncated one.
+the new one, never a truncated one. On the input side, :func:`read_jsonl_records` reads JSON
+Lines and names the line that is not a JSON object.
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_dir", "atomic_path", "atomic_write_text", "to_jsonable", "write_json"]
+from pacbound.exceptions import InputFileError
+
+__all__ = [
+    "atomic_dir",
+    "atomic_path",
+    "atomic_write_text",
+    "chmod_like_new",
+    "read_jsonl_records",
+    "to_jsonable",
+    "write_json",
+]
 
 
 def _umask() -> int:
@@ -29,7 +40,7 @@ def _umask() -> int:
     return mask
 
 
-def _chmod_like_new(path: Path, *, directory: bool) -> None:
+def chmod_like_new(path: Path, *, directory: bool) -> None:
     """Give a mkstemp/mkdtemp result the permissions a plain open/mkdir would have (not 0600)."""
     base = 0o777 if directory else 0o666
     with contextlib.suppress(OSError):
@@ -54,7 +65,7 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
     try:
         yield tmp_path
         if tmp_path.exists():
-            _chmod_like_new(tmp_path, directory=tmp_path.is_dir())
+            chmod_like_new(tmp_path, directory=tmp_path.is_dir())
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -73,7 +84,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
-        _chmod_like_new(tmp, directory=True)
+        chmod_like_new(tmp, directory=True)
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             if old.exists():
@@ -122,3 +133,30 @@ def to_jsonable(obj: Any) -> Any:
 def write_json(path: str | os.PathLike[str], obj: Any, *, indent: int = 2) -> Path:
     """Write ``obj`` (through :func:`to_jsonable`) as JSON, atomically."""
     return atomic_write_text(path, json.dumps(to_jsonable(obj), indent=indent) + "\n")
+
+
+def read_jsonl_records(
+    path: str | os.PathLike[str], *, error: type[InputFileError] = InputFileError
+) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON Lines file, one per non-blank line, in order.
+
+    Raises ``error`` (an :class:`~pacbound.exceptions.InputFileError`) naming the file and
+    the line when a line is not valid JSON or not a JSON object.
+    """
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise error(
+                    f"{path}: line {lineno} is not valid JSON ({exc.msg} at column {exc.colno})."
+                ) from None
+            if not isinstance(record, dict):
+                raise error(
+                    f"{path}: line {lineno} must be a JSON object; got {type(record).__name__}."
+                )
+            records.append(record)
+    return records

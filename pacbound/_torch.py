@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pacbound._kl import kl_inv_lower, kl_inv_upper
+from pacbound._kl_inverse import kl_inv_lower, kl_inv_upper
 
 __all__ = ["torch_kl_inv_lower", "torch_kl_inv_upper"]
 

@@ -17,8 +17,10 @@ from pacbound.exceptions import InvalidParameterError
 
 __all__ = [
     "as_float_array",
+    "check_broadcast",
     "check_choice",
     "check_in_interval",
+    "check_integer_array",
     "check_positive_int",
 ]
 
@@ -91,6 +93,34 @@ def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     if value < minimum:
         raise InvalidParameterError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
     return int(value)
+
+
+def check_integer_array(value: ArrayLike, name: str, minimum: int = 1) -> NDArray[np.float64]:
+    """Return ``value`` as a float64 array of integers >= ``minimum``, or raise naming it."""
+    arr = as_float_array(value, name)
+    bad = ~(arr >= minimum) | (arr != np.floor(arr)) | ~np.isfinite(arr)
+    if bad.any():
+        raise InvalidParameterError(
+            f"`{name}` must be an integer >= {minimum}; got {_first_bad(arr, bad)!r}."
+        )
+    return arr
+
+
+def check_broadcast(**arrays: ArrayLike) -> tuple[int, ...]:
+    """Return the common shape of the named arrays, or raise naming them and their shapes.
+
+    Example message: "`emp_risk`, `kl` and `n` must broadcast together; got shapes (2,),
+    (3,), ()."
+    """
+    shapes = [np.shape(a) for a in arrays.values()]
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        names = [f"`{n}`" for n in arrays]
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
+        raise InvalidParameterError(
+            f"{listed} must broadcast together; got shapes {', '.join(map(str, shapes))}."
+        ) from None
 
 
 def check_choice(value: Any, name: str, choices: Iterable[Any]) -> Any:

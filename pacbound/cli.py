@@ -7,11 +7,10 @@ these appear as top-level commands. Nothing here imports torch.
 
 from __future__ import annotations
 
-import typer
-
+from pacbound._cli import make_app
 from pacbound._cli_bounds import app as bounds_app
 from pacbound._cli_derive import app as derive_app
 
-app = typer.Typer(add_completion=False)
+app = make_app()
 app.add_typer(bounds_app)
 app.add_typer(derive_app)

@@ -57,6 +57,21 @@ class SweepResult:
         }
 
 
+def _base_ready(spec: SweepSpec) -> bool:
+    """Whether the spec's base needs no pre-training or conversion."""
+    from fits.sweep._bases import pretrain_config_for
+    from fits.synthetic._model import cache_root, find_synthetic_base
+
+    kind = spec["base.kind"]
+    if kind == "synthetic":
+        return find_synthetic_base(pretrain_config_for(spec)) is not None
+    if kind == "smollm2":
+        from fits.sweep._bases import SMOLLM2_NAME
+
+        return (cache_root() / "bases" / SMOLLM2_NAME / "config.json").is_file()
+    return True
+
+
 def run_sweep(
     spec: SweepSpec | dict | str | Path,
     out: str | Path,
@@ -97,7 +112,15 @@ def run_sweep(
     # Resolve (and if needed pre-train or convert) the base once, before any worker starts.
     from fits.sweep._bases import resolve_base
 
-    resolve_base(spec)
+    if progress and not _base_ready(spec):
+        from rich.console import Console
+
+        with Console(stderr=True).status(
+            "preparing the base model (pre-training or converting it once; it is then cached)"
+        ):
+            resolve_base(spec)
+    else:
+        resolve_base(spec)
     todo = [r for r in plan.runs if not is_complete(plan.root, r.run_id)]
     skipped = len(plan.runs) - len(todo)
     results: list[dict] = []

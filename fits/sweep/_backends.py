@@ -5,8 +5,9 @@
   a pool of spawned processes, each pinned to one GPU through ``CUDA_VISIBLE_DEVICES`` when
   there are GPUs, with ``resources.threads_per_run`` torch threads. Workers exit when the
   sweep process dies, so a killed sweep leaves only its in-flight temporary folders.
-- ``ray``: ``ray.init()`` starts a local cluster, or joins the one at ``address``; every run
-  is a Ray task that asks for one GPU when the runs use CUDA, else ``threads_per_run`` CPUs.
+- ``ray``: ``ray.init()`` starts a local cluster (its workers at normal priority rather than
+  Ray's default niceness 15), or joins the one at ``address``; every run is a Ray task that
+  asks for one GPU when the runs use CUDA, else ``threads_per_run`` CPUs.
   The sweep folder must be on a filesystem that every node sees.
 
 Both return the per-run results of :func:`fits.sweep._runner.execute_run` and call
@@ -142,6 +143,10 @@ def run_ray(
         if address:
             ray.init(address=address, **kwargs)
         else:
+            # Ray starts its workers at niceness 15, which starves the runs on a busy machine;
+            # the runs are the work here, so the local cluster keeps the normal priority
+            # (set RAY_worker_niceness yourself to choose otherwise).
+            os.environ.setdefault("RAY_worker_niceness", "0")
             ray.init(num_cpus=num_cpus, **kwargs)
     try:
         use_gpu = spec["resources.device"] == "cuda" or (

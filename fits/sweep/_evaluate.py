@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from measurement._lm import pad_token_id
+
 __all__ = ["EvalExample", "ExampleScores", "score_examples", "summarize_scores"]
 
 
@@ -161,7 +163,7 @@ def score_examples(
     """
     was_training = model.training
     model.eval()
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad_id = pad_token_id(tokenizer)
     eos_id = tokenizer.eos_token_id
     n = len(examples)
     lengths = np.array([len(e.prompt_ids) + len(e.completion_ids) for e in examples])

@@ -126,6 +126,14 @@ def prepare_sweep(spec: SweepSpec, out: str | Path) -> SweepPlan:
                 f"(fields {', '.join(changed)}); use a new --out folder, or the same spec."
             )
     task = make_task(spec)
+    biggest = max(spec["budget.n"])
+    for diff in task.difficulties():
+        pool = diff.info.get("pool_size")
+        if pool is not None and biggest > pool:
+            raise SpecError(
+                f"{spec.source}: `budget.n` = {biggest} exceeds the {pool} training rows of "
+                f"difficulty bin {diff.label} [{diff.lo:g}, {diff.hi:g})."
+            )
     runs = plan_runs(spec, task.difficulties(), base_fingerprint(spec), task.fingerprint())
     write_json(spec_file, spec.data)
     write_json(root / PLAN_FILE, {"runs": [r.to_dict() for r in runs]})
@@ -163,7 +171,7 @@ _CONTEXT: dict[str, tuple] = {}
 
 
 def _context(plan: SweepPlan):
-    key = str(plan.root.resolve())
+    key = str(plan.root.resolve()) + "\n" + plan.spec.to_json()
     if key not in _CONTEXT:
         from fits.sweep._bases import resolve_base
         from fits.sweep._tasks import make_task
@@ -201,7 +209,13 @@ def _run_meta(plan: SweepPlan, run: PlannedRun, difficulty, base: Path, summary:
         "difficulty_info": difficulty.info,
         "timing": {
             k: summary[k]
-            for k in ("train_seconds", "eval_seconds", "weight_stats_seconds", "total_seconds")
+            for k in (
+                "train_seconds",
+                "eval_seconds",
+                "weight_stats_seconds",
+                "total_seconds",
+                "cpu_seconds",
+            )
         },
         "device": summary["device"],
         "threads": summary["threads"],

@@ -180,6 +180,18 @@ def _read_table(path: str, what: str):
     )
 
 
+def _normalize_answer(value) -> str:
+    """Answers compare as numbers when both are numbers (``5``, ``5.0``, `` 5 ``), else as text."""
+    text = str(value).strip().rstrip(".")
+    try:
+        number = float(text.replace(",", ""))
+    except ValueError:
+        return text
+    if number.is_integer():
+        return str(int(number))
+    return repr(number)
+
+
 def _file_digest(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -286,12 +298,17 @@ class DatasetTask:
         return {"task": "dataset", "files": files, "columns": self.cols}
 
     def answer_fn(self, text: str) -> str | None:
+        """The final answer of a generated text (``task.answer_regex``), normalised."""
         m = self.answer_regex.search(text)
-        return m.group(1).strip() if m else None
+        return _normalize_answer(m.group(1)) if m else None
 
     def _records(self, frame) -> list[Record]:
         c = self.cols
-        answers = frame[c["answer"]].astype(str).tolist() if "answer" in c else [None] * len(frame)
+        answers = (
+            [_normalize_answer(a) for a in frame[c["answer"]]]
+            if "answer" in c
+            else [None] * len(frame)
+        )
         return [
             Record(str(p), str(q), a, float(d))
             for p, q, a, d in zip(

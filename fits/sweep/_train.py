@@ -117,12 +117,14 @@ def train_one(
 
     hf_logging.disable_progress_bar()
     t_start = time.perf_counter()
+    cpu_start = time.process_time()
     torch.set_num_threads(spec["resources.threads_per_run"])
     device = _device(spec)
     dtype = torch.bfloat16 if spec["train.dtype"] == "bfloat16" else torch.float32
     tok = AutoTokenizer.from_pretrained(base_dir)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
+    tok.padding_side = "right"  # training batches: right padding keeps positions 0..L-1
     torch.manual_seed(run.seed)
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype)
     if spec["train.finetune"] == "lora":
@@ -248,6 +250,7 @@ def train_one(
         "eval_seconds": eval_seconds,
         "weight_stats_seconds": stats_seconds,
         "total_seconds": time.perf_counter() - t_start,
+        "cpu_seconds": time.process_time() - cpu_start,
         "device": device,
         "threads": torch.get_num_threads(),
         "test_accuracy": metrics.get("eval_test_accuracy"),

@@ -62,13 +62,10 @@ def library_versions() -> dict[str, str]:
 
 
 def make_readable(folder: Path) -> None:
-    """Give a finished output folder the usual permissions (temporary folders are 0700)."""
-    import os
+    """Give a finished output folder (a ``mkdtemp`` result, 0700) the permissions of ``mkdir``."""
+    from pacbound._io import chmod_like_new
 
-    folder = Path(folder)
-    os.chmod(folder, 0o755)
-    for path in folder.rglob("*"):
-        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    chmod_like_new(Path(folder), directory=True)
 
 
 def _collate(tokenizer, problems):

@@ -15,6 +15,14 @@ from tests.fits._sim import simulate_runs
 runner = CliRunner()
 
 
+def fit_cli(runs, out, bootstrap, *extra, baselines=False):
+    """`tradeoff fit RUNS --out OUT` with BOOTSTRAP refits, no cross-validation, no plots."""
+    args = ["fit", runs, "--out", out, "--bootstrap", bootstrap, "--no-cv", "--no-plots", *extra]
+    if not baselines:
+        args.append("--no-baselines")
+    return runner.invoke(app, [str(a) for a in args])
+
+
 @pytest.fixture(scope="module")
 def runs_csv(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "runs.csv"
@@ -24,22 +32,7 @@ def runs_csv(tmp_path_factory):
 
 def test_fit_json_and_files(runs_csv, tmp_path):
     out = tmp_path / "fit"
-    res = runner.invoke(
-        app,
-        [
-            "fit",
-            str(runs_csv),
-            "--out",
-            str(out),
-            "--bootstrap",
-            "40",
-            "--no-cv",
-            "--no-plots",
-            "--json",
-            "--seed",
-            "3",
-        ],
-    )
+    res = fit_cli(runs_csv, out, 40, "--json", "--seed", 3, baselines=True)
     assert res.exit_code == 0, res.stderr
     obj = json.loads(res.stdout)
     assert {"model", "params", "d_star", "intervals", "verdict", "comparison", "files"} <= set(obj)
@@ -55,24 +48,7 @@ def test_fit_json_and_files(runs_csv, tmp_path):
 
 
 def test_fit_prints_a_summary(runs_csv, tmp_path):
-    res = runner.invoke(
-        app,
-        [
-            "fit",
-            str(runs_csv),
-            "--out",
-            str(tmp_path / "o"),
-            "--bootstrap",
-            "20",
-            "--no-cv",
-            "--no-baselines",
-            "--no-plots",
-            "--model",
-            "exp",
-            "--loss",
-            "huber",
-        ],
-    )
+    res = fit_cli(runs_csv, tmp_path / "o", 20, "--model", "exp", "--loss", "huber")
     assert res.exit_code == 0, res.stderr
     assert "Tradeoff fit: mcallester gap, K=exp, T=exp" in res.stdout and "verdict:" in res.stdout
     assert "loss: huber (f_scale" in res.stdout
@@ -98,20 +74,7 @@ def test_user_errors_exit_2_with_one_line(runs_csv, tmp_path):
 
 def test_select_command(runs_csv, tmp_path):
     fit_dir = tmp_path / "fit"
-    res = runner.invoke(
-        app,
-        [
-            "fit",
-            str(runs_csv),
-            "--out",
-            str(fit_dir),
-            "--bootstrap",
-            "20",
-            "--no-cv",
-            "--no-baselines",
-            "--no-plots",
-        ],
-    )
+    res = fit_cli(runs_csv, fit_dir, 20)
     assert res.exit_code == 0, res.stderr
     pool = tmp_path / "pool.csv"
     pd.DataFrame({"id": np.arange(500), "score": np.linspace(1.5, 6.5, 500)}).to_csv(
@@ -157,28 +120,12 @@ def test_fit_with_threshold_robustness(runs_csv, tmp_path):
     ex_path = tmp_path / "examples.csv"
     ex.to_csv(ex_path, index=False)
     out = tmp_path / "fit"
-    res = runner.invoke(
-        app,
-        [
-            "fit",
-            str(runs_csv),
-            "--out",
-            str(out),
-            "--bootstrap",
-            "10",
-            "--no-cv",
-            "--no-baselines",
-            "--no-plots",
-            "--examples",
-            str(ex_path),
-            "--score-column",
-            "length",
-            "--thresholds",
-            "2.5,3.5,4.5,5.5",
-            "--train-model",
-            "flat",
-            "--json",
-        ],
+    res = fit_cli(
+        runs_csv,
+        out,
+        10,
+        *("--examples", ex_path, "--score-column", "length", "--thresholds", "2.5,3.5,4.5,5.5"),
+        *("--train-model", "flat", "--json"),
     )
     assert res.exit_code == 0, res.stderr
     obj = json.loads(res.stdout)
@@ -191,22 +138,7 @@ def test_fit_with_threshold_robustness(runs_csv, tmp_path):
 def test_warnings_are_one_line_each(tmp_path):
     path = tmp_path / "runs.csv"
     simulate_runs(1, noise=0.01).to_csv(path, index=False)
-    res = runner.invoke(
-        app,
-        [
-            "fit",
-            str(path),
-            "--out",
-            str(tmp_path / "o"),
-            "--bootstrap",
-            "100",
-            "--no-cv",
-            "--no-baselines",
-            "--no-plots",
-            "--bound",
-            "b=0.75:1.3",
-        ],
-    )
+    res = fit_cli(path, tmp_path / "o", 100, "--bound", "b=0.75:1.3")
     assert res.exit_code == 0, res.stderr
     lines = res.stderr.strip().splitlines()
     assert (

@@ -94,3 +94,44 @@ def test_sweep_run_dry_run_and_status(tmp_path):
         app, ["sweep", "run", str(spec), "--out", str(tmp_path / "y"), "--backend", "slurm"]
     )
     assert res.exit_code == 2 and "`backend` must be one of 'local', 'ray'" in res.stderr
+
+
+def test_sweep_run_status_examples_and_theory_commands(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "task:\n  test_per_op: 2\ndifficulty:\n  centers: [2, 6]\nbudget:\n  n: [8]\n"
+        "train:\n  batch_size: 8\neval:\n  batch_size: 64\n",
+        encoding="utf-8",
+    )
+    sweep = tmp_path / "sw"
+    res = runner.invoke(app, ["sweep", "run", str(spec), "--out", str(sweep), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["ran"] == 2
+    res = runner.invoke(app, ["sweep", "status", str(sweep)])
+    assert res.exit_code == 0 and "2 done" in res.stdout
+    table = tmp_path / "ex.csv"
+    res = runner.invoke(app, ["sweep", "examples", str(sweep), "--out", str(table)])
+    assert res.exit_code == 0, res.output
+    ex = pd.read_csv(table)
+    assert len(ex) == 16 and set(ex.columns) == {"run_id", "example", "score"}
+    assert ex["score"].between(1, 8).all()
+    res = runner.invoke(
+        app,
+        [
+            "sweep",
+            "theory",
+            str(sweep),
+            "--out",
+            str(tmp_path / "th"),
+            "--gibbs-samples",
+            "2",
+            "--gibbs-batch",
+            "4",
+            "--no-plots",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert len(out["per_run"]) == 2 and out["notes"]
+    assert (tmp_path / "th" / "theory.json").is_file()

@@ -18,8 +18,9 @@ def test_folds():
     assert len([f for f in folds if f[0] == "leave-one-budget-out"]) == 4
 
 
-def test_cross_validation_rows_and_summary():
-    data = prepare_data(simulate_runs(3, noise=0.005))
+def _cross_validate(runs, *, n_resamples, baselines=True):
+    """Linear loss, default grid, automatic bootstrap, 90% intervals, seed 0."""
+    data = prepare_data(runs)
     model = TradeoffModel.for_data(ModelSpec(), data)
     rows = cross_validate(
         data,
@@ -27,11 +28,17 @@ def test_cross_validation_rows_and_summary():
         loss="linear",
         f_scale=None,
         grid=None,
-        n_resamples=60,
+        n_resamples=n_resamples,
         bootstrap="auto",
         confidence_level=0.9,
         rng=np.random.default_rng(0),
+        baselines=baselines,
     )
+    return data, rows
+
+
+def test_cross_validation_rows_and_summary():
+    data, rows = _cross_validate(simulate_runs(3, noise=0.005), n_resamples=60)
     theory = [r for r in rows if r["model"] == "theory"]
     assert len(theory) == 6 and all(r["status"] == "ok" for r in theory)
     for r in theory:
@@ -46,20 +53,8 @@ def test_cross_validation_rows_and_summary():
 
 
 def test_folds_that_cannot_be_fitted_are_reported():
-    data = prepare_data(simulate_runs(3, budgets=(64, 256, 1024), d_levels=(2.0, 3.0)))
-    model = TradeoffModel.for_data(ModelSpec(), data)
-    rows = cross_validate(
-        data,
-        model,
-        loss="linear",
-        f_scale=None,
-        grid=None,
-        n_resamples=0,
-        bootstrap="auto",
-        confidence_level=0.9,
-        rng=np.random.default_rng(0),
-        baselines=False,
-    )
+    runs = simulate_runs(3, budgets=(64, 256, 1024), d_levels=(2.0, 3.0))
+    _, rows = _cross_validate(runs, n_resamples=0, baselines=False)
     assert len(rows) == 4
     assert all(r["status"] == "not fitted: 4 cells for 5 parameters" for r in rows)
     summary = summarize_cv(rows)

@@ -36,13 +36,17 @@ def test_quick_demo_end_to_end(tmp_path):
     for row in summary["dstar"]:
         assert row["observed_best_d"] in QUICK["centers"]
     verdict = summary["verdicts"]["epochs"]
-    assert "observed" in verdict and verdict["fit"]
+    assert verdict["observed"] and verdict["error"] and verdict["loss"]
+    assert any("did d*" in line or "d*" in line for line in summary["answer"])
+    assert len(summary["answer"]) == 3  # observed, fit on error, fit on loss
     html = (out / "report.html").read_text()
     assert "d*(n)" in html and "data:image/png;base64" in html
-    fit = json.loads((out / "fit.json").read_text())
-    if verdict["fit_code"] != "refused":
-        assert load_fit(out / "fit.json").d_star
-    assert "fit" in fit or "status" in fit
+    fitted = [t for t in ("error", "loss") if verdict[f"{t}_code"] != "refused"]
+    if fitted:
+        fit = load_fit(out / "fit.json")
+        assert fit.target == fitted[0] and [e.n for e in fit.d_star] == sorted(QUICK["n"])
+    else:
+        assert json.loads((out / "fit.json").read_text())["status"] == "refused"
     # a rerun resumes: nothing is trained again
     again = CliRunner().invoke(
         app, ["demo", "--quick", "--out", str(out), "--json", "--resamples", "50"]

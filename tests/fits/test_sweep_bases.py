@@ -104,7 +104,9 @@ def test_smollm2_lora_sweep_at_a_tiny_budget(tmp_path):
         "all_results.json",
     } <= names
     stats = pd.read_parquet(run / "weight_stats.parquet")
-    assert set(stats["kind"]) == {"lora"} and (stats["sq_delta"] > 0).all()
+    lora = stats[stats["kind"] == "lora"]
+    assert len(lora) == 2 * 30 and (lora["sq_delta"] > 0).all()  # q_proj, v_proj x 30 layers
+    assert (stats.loc[stats["kind"] != "lora", "sq_delta"] == 0).all()
     runs = fits.load_runs(tmp_path / "sweep")
     assert len(runs) == 2 and (runs["sq_dist"] > 0).all()
     assert runs["test_loss"].notna().all() and runs["test_acc"].between(0, 1).all()

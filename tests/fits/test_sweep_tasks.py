@@ -85,6 +85,8 @@ def test_dataset_quantile_bins_subsets_and_slices(tmp_path):
     assert task.train_records(diffs[1], 2, seed=0) == sub[:2]
     assert task.answer_fn("so the answer is 42.") == "42"
     assert task.answer_fn("no number") is None
+    assert task.answer_fn("x = 7.0") == "7" and task.answer_fn("x = 2.5") == "2.5"
+    assert all(r.answer == str(int(r.answer)) for r in sub)  # integer answers stay integers
     test = task.test_records()
     sl = task.slices(test, diffs[0])
     assert sl["test"].sum() == len(test)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fits import SpecError, run_sweep
-from fits._theory import SIGMA_GRID, TheoryConfig, theory_for_sweep
+from fits._theory import SIGMA_GRID, TheoryConfig, TheoryResult, theory_for_sweep
 from measurement import WeightStats
 from pacbound import kl_bound, kl_inv_upper
 
@@ -75,7 +75,17 @@ def test_tables_notes_and_files(theory, tmp_path):
     data = json.loads(path.read_text())
     assert data["config"]["sigma_grid"] == [1e-3, 3e-2, 1.0]
     assert len(data["per_run"]) == 4 and (tmp_path / "theory_per_run.csv").is_file()
+    again = TheoryResult.load(tmp_path)
+    assert again.notes == res.notes and again.config == res.config
+    assert np.allclose(again.per_run["bound"], res.per_run["bound"])
     assert np.all(np.diff(SIGMA_GRID) > 0) and len(SIGMA_GRID) == 13
+    from fits import save_chart
+    from fits.sweep._charts import theory_charts
+
+    charts = theory_charts(res)
+    assert set(charts) == {"theory_bound", "theory_dstar"}
+    files = save_chart(charts["theory_bound"], tmp_path / "bound")
+    assert files["png"].stat().st_size > 1000
 
 
 def test_plug_in_only_and_bad_input(theory, tmp_path):

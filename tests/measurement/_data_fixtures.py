@@ -8,34 +8,23 @@ adapter with a non-zero B.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from measurement._stream_device import cpu_threads as torch_threads
 from tests._tiny import build_tokenizer, finetune_steps, save_model, tiny_gpt2, tiny_llama
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run a block with ``n`` torch threads, then restore the previous setting.
-
-    Tiny models gain nothing from a second thread, and on a shared 2-core machine a second
-    thread that spins waiting for a busy core makes each step many times slower.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @pytest.fixture
 def one_thread():
-    """Use with ``pytestmark = pytest.mark.usefixtures("one_thread")`` in a test module."""
+    """Use with ``pytestmark = pytest.mark.usefixtures("one_thread")`` in a test module.
+
+    Tiny models gain nothing from a second thread, and on a shared 2-core machine a second
+    thread that spins waiting for a busy core makes each step many times slower.
+    """
     with torch_threads(1):
         yield
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from measurement import Binning, assign_bins, make_bins, threshold_robustness
+from measurement._bins import is_score_column, ordered_bin_labels
 from pacbound.exceptions import InvalidParameterError
 
 
@@ -152,3 +153,16 @@ def test_robustness_without_values_and_bad_columns():
 def test_binning_validates_itself():
     with pytest.raises(InvalidParameterError, match="strictly increasing"):
         Binning("d", "thresholds", (1.0, 1.0), ("a", "b", "c"))
+
+
+def test_score_columns_and_ordered_bin_labels():
+    assert is_score_column(pd.Series(np.linspace(0, 1, 11)))
+    assert not is_score_column(pd.Series(np.arange(10)))  # 10 values: labels, not a score
+    assert not is_score_column(pd.Series(["1", "x"] * 6))
+    assert not is_score_column(pd.Series(pd.Categorical(np.linspace(0, 1, 11))))
+    named = ordered_bin_labels(pd.Series(["hard", "easy"]), pd.Series(["hard", "easy", "medium"]))
+    assert list(named.categories) == ["easy", "medium", "hard"] and named.ordered
+    natural = ordered_bin_labels(pd.Series(["bin10", "bin2"]), pd.Series(["bin10", "bin2", "bin1"]))
+    assert list(natural.categories) == ["bin1", "bin2", "bin10"]
+    given = pd.Series(pd.Categorical(["b", "a"], categories=["b", "a"]))
+    assert list(ordered_bin_labels(pd.Series(["a"]), given).categories) == ["b", "a"]

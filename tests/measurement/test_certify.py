@@ -55,16 +55,20 @@ def test_certificate_tightens_as_n_grows():
 
 
 def test_full_finetune_certificate(llama_dir, nearby_dir, data_jsonl):
-    cert = certify(
-        llama_dir,
-        nearby_dir,
-        data_jsonl,
-        n=8,
-        delta=0.05,
-        delta_mc=0.05,
-        sigma=0.01,
-        mc_samples=4,
-    )
+    def full(**extra):
+        return certify(
+            llama_dir,
+            nearby_dir,
+            data_jsonl,
+            n=8,
+            delta=0.05,
+            delta_mc=0.05,
+            sigma=0.01,
+            mc_samples=4,
+            **extra,
+        )
+
+    cert = full()
     assert isinstance(cert, Certificate)
     assert cert.union == {} and cert.search is None  # sigma fixed in advance: no grid cost
     g = cert.gibbs
@@ -87,17 +91,7 @@ def test_full_finetune_certificate(llama_dir, nearby_dir, data_jsonl):
     text = str(cert)
     assert "PAC-Bayes certificate" in text and "MC kl-inverse" in text
     # a sigma grid fixed in advance is charged
-    charged = certify(
-        llama_dir,
-        nearby_dir,
-        data_jsonl,
-        n=8,
-        delta=0.05,
-        delta_mc=0.05,
-        sigma=0.01,
-        sigma_grid=[0.003, 0.01, 0.03],
-        mc_samples=4,
-    )
+    charged = full(sigma_grid=[0.003, 0.01, 0.03])
     assert charged.union == {"sigma grid": 3}
     # ln 3 more in the kl budget, and the same Monte-Carlo estimate (same seed)
     gap = float(charged.bounds["kl"].complexity) - float(cert.bounds["kl"].complexity)

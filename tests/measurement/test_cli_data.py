@@ -20,6 +20,11 @@ def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
+def score(data, by, model, out, *extra):
+    """`tradeoff difficulty score DATA --by BY --model MODEL --out OUT ...`."""
+    return invoke("difficulty", "score", data, "--by", by, "--model", model, "--out", out, *extra)
+
+
 def assert_user_error(result, fragment):
     assert result.exit_code == 2, result.output
     assert fragment in result.stderr
@@ -31,18 +36,7 @@ def assert_user_error(result, fragment):
 def binned(tmp_path_factory, data_jsonl, llama_dir):
     folder = tmp_path_factory.mktemp("cli")
     scored = folder / "scored.parquet"
-    res = invoke(
-        "difficulty",
-        "score",
-        data_jsonl,
-        "--by",
-        "length",
-        "--model",
-        llama_dir,
-        "--out",
-        scored,
-        "--quiet",
-    )
+    res = score(data_jsonl, "length", llama_dir, scored, "--quiet")
     assert res.exit_code == 0, res.output
     out = folder / "binned.parquet"
     res = invoke("difficulty", "bins", scored, "--by", "difficulty_length", "--out", out)
@@ -60,19 +54,7 @@ def test_score_and_bins_write_their_columns(binned, rows):
 
 def test_score_json_and_bins_json(tmp_path, data_jsonl, llama_dir):
     out = tmp_path / "s.jsonl"
-    res = invoke(
-        "difficulty",
-        "score",
-        data_jsonl,
-        "--by",
-        "nll",
-        "--model",
-        llama_dir,
-        "--out",
-        out,
-        "--json",
-        "--quiet",
-    )
+    res = score(data_jsonl, "nll", llama_dir, out, "--json", "--quiet")
     assert res.exit_code == 0, res.output
     payload = json.loads(res.stdout)
     assert payload["by"] == "nll" and payload["column"] == "difficulty_nll"
@@ -99,24 +81,13 @@ def test_score_json_and_bins_json(tmp_path, data_jsonl, llama_dir):
 
 
 def test_losses_side_by_side_with_gap_tables(tmp_path, binned, llama_dir, memorised_dir):
+    def side_by_side(out, resamples, *extra):
+        """The memorised fine-tune beside its base, on the binned data."""
+        base = ("--base", llama_dir, "--bins", "bin", "--quiet", "--resamples", resamples)
+        return invoke("losses", memorised_dir, binned, *base, "--out", out, *extra)
+
     out = tmp_path / "losses.parquet"
-    res = invoke(
-        "losses",
-        memorised_dir,
-        binned,
-        "--base",
-        llama_dir,
-        "--bins",
-        "bin",
-        "--trained-bin",
-        "easy",
-        "--out",
-        out,
-        "--json",
-        "--quiet",
-        "--resamples",
-        "100",
-    )
+    res = side_by_side(out, 100, "--trained-bin", "easy", "--json")
     assert res.exit_code == 0, res.output
     payload = json.loads(res.stdout)
     assert [m["model"] for m in payload["models"]] == ["base", "finetuned"]
@@ -137,20 +108,7 @@ def test_losses_side_by_side_with_gap_tables(tmp_path, binned, llama_dir, memori
         "difficulty_length",
     } <= set(table.columns)
     assert not list(tmp_path.glob(".*journal*"))  # journals removed once the output exists
-    text = invoke(
-        "losses",
-        memorised_dir,
-        binned,
-        "--base",
-        llama_dir,
-        "--bins",
-        "bin",
-        "--out",
-        tmp_path / "l.csv",
-        "--quiet",
-        "--resamples",
-        "50",
-    )
+    text = side_by_side(tmp_path / "l.csv", 50)
     assert text.exit_code == 0, text.output
     assert "Generalization gap" in text.stdout and "finetuned" in text.stdout
 
@@ -207,32 +165,11 @@ def test_numeric_bins_column_is_cut_in_tertiles(tmp_path, jsonl_writer, llama_di
 
 def test_user_errors_exit_2_with_one_line(tmp_path, data_jsonl, llama_dir, binned):
     assert_user_error(
-        invoke(
-            "difficulty",
-            "score",
-            tmp_path / "none.jsonl",
-            "--by",
-            "length",
-            "--model",
-            llama_dir,
-            "--out",
-            tmp_path / "o.parquet",
-        ),
+        score(tmp_path / "none.jsonl", "length", llama_dir, tmp_path / "o.parquet"),
         "no such file",
     )
     assert_user_error(
-        invoke(
-            "difficulty",
-            "score",
-            data_jsonl,
-            "--by",
-            "size",
-            "--model",
-            llama_dir,
-            "--out",
-            tmp_path / "o.parquet",
-        ),
-        "`by` must be one of",
+        score(data_jsonl, "size", llama_dir, tmp_path / "o.parquet"), "`by` must be one of"
     )
     assert_user_error(
         invoke("difficulty", "bins", binned, "--by", "nope", "--out", tmp_path / "o.csv"),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from measurement._jobs import Journal, journal_path, progress_bar
+import pytest
+
+from measurement._jobs import Journal, byte_progress, journal_path, progress_bar
 
 
 def test_journal_records_resumes_and_ignores_a_cut_line(tmp_path):
@@ -45,3 +47,38 @@ def test_progress_bar_counts(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""  # bars go to stderr only
     assert "work" in captured.err and "2/2" in captured.err
+
+
+def test_journal_as_a_context_manager_keeps_it_only_after_a_failure(tmp_path):
+    path = journal_path(tmp_path / "out.parquet")
+    with pytest.raises(RuntimeError), Journal(path, {"job": "c"}) as book:
+        book.record("unit-0", 1)
+        raise RuntimeError("killed")
+    assert path.exists()
+    with Journal(path, {"job": "c"}) as book:
+        assert book.done == {"unit-0": 1}  # resumed
+        book.record("unit-1", 2)
+    assert not path.exists()  # the job completed
+
+
+def test_journal_ignores_unreadable_or_foreign_lines(tmp_path):
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(b"\xff\xfe not text")
+    book = Journal(path, {"job": "d"})
+    assert book.done == {}
+    book.close(remove=False)
+    path.write_text(json.dumps({"fingerprint": {"job": "d"}}) + '\n{"key": "a", "value": 1}\n')
+    book = Journal(path, {"job": "d"})
+    assert book.done == {}  # an entry without a payload ends the read
+    book.close(remove=False)
+    assert json.loads(path.read_text().splitlines()[0]) == {"fingerprint": {"job": "d"}}
+
+
+def test_byte_progress_counts_bytes(capsys):
+    with byte_progress("weights", 10**6, enabled=False) as advance:
+        advance(10**6)
+    with byte_progress("weights", 2 * 10**6, enabled=True) as advance:
+        advance(10**6)
+        advance(10**6)
+    captured = capsys.readouterr()
+    assert captured.out == "" and "weights" in captured.err and "2.0/2.0 MB" in captured.err

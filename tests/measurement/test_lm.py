@@ -54,7 +54,10 @@ def test_device_and_dtype():
     assert resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16
     with pytest.raises(InvalidParameterError, match="`dtype` must be one of"):
         resolve_dtype("int4", torch.device("cpu"))
-    with pytest.raises(InvalidParameterError, match="`device` must be 'auto'"):
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"^`device` must be one of 'auto', 'cpu', 'cuda'; got 'tpu:0'\.$",
+    ):
         resolve_device("tpu:0")
     if not torch.cuda.is_available():
         with pytest.raises(DeviceUnavailableError, match="no CUDA"):

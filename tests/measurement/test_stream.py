@@ -97,6 +97,7 @@ def test_device_choice():
     assert resolve_device(" CPU ") == cpu
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected
+    assert resolve_device(None) == resolve_device("auto")
     assert isinstance(make_stager(cpu, 64), CpuStager)
     assert isinstance(make_stager(cpu, 64, pipelined=True), PipelinedStager)
     with pytest.raises(

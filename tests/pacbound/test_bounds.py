@@ -17,22 +17,18 @@ from pacbound import BoundResult, f_quad, kl_bound, maurer_xi, mcallester, thiem
 from pacbound.exceptions import InvalidParameterError
 from tests.pacbound.reference.bounds_md import (
     BOUND_CASES,
+    CASE_IDS,
     GRAAL_PAC_BOUND_ZERO,
     LOTFI_2022,
     PACBB_MCALLESTER_INTENDED,
     XI,
+    case_args,
 )
-
-CASE_IDS = [f"q={c['q']},KL={c['kl']},n={c['n']}" for c in BOUND_CASES]
-
-
-def _args(case: dict) -> tuple[float, float, int, float]:
-    return case["q"], case["kl"], case["n"], case["delta"]
 
 
 @pytest.mark.parametrize("case", BOUND_CASES, ids=CASE_IDS)
 def test_reference_columns(case: dict) -> None:
-    args = _args(case)
+    args = case_args(case)
     assert mcallester(*args).value == pytest.approx(case["mcallester"], rel=1e-10)
     assert kl_bound(*args).value == pytest.approx(case["kl_2sqrt"], rel=1e-10)
     assert kl_bound(*args, xi="n+1").value == pytest.approx(case["kl_n1"], rel=1e-10)
@@ -115,7 +111,7 @@ def test_xi_large_n_is_a_tight_upper_bound() -> None:
 
 @pytest.mark.parametrize("case", BOUND_CASES, ids=CASE_IDS)
 def test_inf_over_lambda_of_thiemann_is_f_quad(case: dict) -> None:
-    args = _args(case)
+    args = case_args(case)
     quad = f_quad(*args)
     lam_star = quad.params["lambda_star"]
     assert thiemann(*args, lam=lam_star).value == pytest.approx(quad.value, rel=1e-12)

@@ -15,16 +15,12 @@ from pacbound.exceptions import InvalidParameterError
 from tests.pacbound.reference.bounds_md import (
     ALQUIER_GRID_CASE1,
     BOUND_CASES,
+    CASE_IDS,
     CATONI_C_STAR_CASE1,
     LOTFI_2022,
     LOTFI_IMAGENET,
+    case_args,
 )
-
-CASE_IDS = [f"q={c['q']},KL={c['kl']},n={c['n']}" for c in BOUND_CASES]
-
-
-def _args(case: dict) -> tuple[float, float, int, float]:
-    return case["q"], case["kl"], case["n"], case["delta"]
 
 
 def _catoni_fixed(q: float, kl: float, n: int, delta: float, C: float) -> float:
@@ -34,7 +30,7 @@ def _catoni_fixed(q: float, kl: float, n: int, delta: float, C: float) -> float:
 
 @pytest.mark.parametrize("case", BOUND_CASES, ids=CASE_IDS)
 def test_catoni_c1_reference(case: dict) -> None:
-    r = catoni(*_args(case), C=1.0)
+    r = catoni(*case_args(case), C=1.0)
     assert r.value == pytest.approx(case["catoni_c1"], rel=1e-10)
     assert r.union == {} and r.grid is None and r.params["C"] == 1.0
 
@@ -42,7 +38,7 @@ def test_catoni_c1_reference(case: dict) -> None:
 @pytest.mark.parametrize("case", BOUND_CASES, ids=CASE_IDS)
 def test_inf_over_c_of_catoni_is_the_kl_inverse(case: dict) -> None:
     """inf_C Catoni = kl^-1(q, (KL + ln 1/delta)/n), attained at C* = logit(p*) - logit(q)."""
-    q, kl, n, delta = _args(case)
+    q, kl, n, delta = case_args(case)
     b = (kl + math.log(1 / delta)) / n
     p_star = float(kl_inv_upper(q, b))
     assert p_star == pytest.approx(case["catoni_inf"], rel=1e-10)
@@ -57,7 +53,7 @@ def test_inf_over_c_of_catoni_is_the_kl_inverse(case: dict) -> None:
 
 
 def test_catoni_optimal_c_case1() -> None:
-    q, kl, n, delta = _args(BOUND_CASES[0])
+    q, kl, n, delta = case_args(BOUND_CASES[0])
     p_star = float(kl_inv_upper(q, (kl + math.log(1 / delta)) / n))
     c_star = math.log(p_star / (1 - p_star)) - math.log(q / (1 - q))
     assert c_star == pytest.approx(CATONI_C_STAR_CASE1, abs=5e-5)
@@ -77,7 +73,7 @@ def test_lotfi_imagenet_catoni() -> None:
 
 
 def test_catoni_grid_pays_ln_k_and_records_the_choice() -> None:
-    q, kl, n, delta = _args(BOUND_CASES[0])
+    q, kl, n, delta = case_args(BOUND_CASES[0])
     grid = (0.5, 1.0, 2.0, 4.0)
     r = catoni(q, kl, n, delta, grid=grid, union={"sigma grid": 3})
     expected = min(_catoni_fixed(q, kl, n, delta / 12, C) for C in grid)
@@ -99,7 +95,7 @@ def test_catoni_default_grid_vectorised() -> None:
 
 
 def test_alquier_grid_reference() -> None:
-    r = linear_lambda(*_args(BOUND_CASES[0]))
+    r = linear_lambda(*case_args(BOUND_CASES[0]))
     assert r.value == pytest.approx(ALQUIER_GRID_CASE1, rel=1e-10)
     assert r.grid == DEFAULT_LAMBDA_GRID and len(r.grid) == 30
     assert r.params["lambda"] == 8192.0 and r.union == {"lambda grid": 30}

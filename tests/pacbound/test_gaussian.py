@@ -105,7 +105,8 @@ def test_broadcasting_and_float32_inputs() -> None:
         ),
         (
             lambda: gaussian_kl_diagonal(np.zeros(3), 1.0, np.zeros(2), 1.0),
-            r"^the inputs must broadcast together; got `mu_q` \(3,\)",
+            r"^`mu_q`, `var_q`, `mu_p` and `var_p` must broadcast together; got shapes \(3,\), "
+            r"\(\), \(2,\), \(\)\.$",
         ),
         (
             lambda: gaussian_kl_grouped(-1, 0.0, 1.0, 1.0),

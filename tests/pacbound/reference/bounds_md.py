@@ -89,6 +89,15 @@ BOUND_CASES = [
         catoni_inf=0.4593328134,
     ),
 ]
+#: pytest ids of BOUND_CASES.
+CASE_IDS = [f"q={c['q']},KL={c['kl']},n={c['n']}" for c in BOUND_CASES]
+
+
+def case_args(case: dict) -> tuple[float, float, int, float]:
+    """``(emp_risk, kl, n, delta)`` of a BOUND_CASES row, in the bounds' argument order."""
+    return case["q"], case["kl"], case["n"], case["delta"]
+
+
 # The optimal C of case 1 (note: "C* = 1.0863"), 4 decimals.
 CATONI_C_STAR_CASE1 = 1.0863
 # Linear-in-lambda bound, case 1, lambda in {2^0 .. 2^29}, ln(30/delta).

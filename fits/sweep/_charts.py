@@ -1,0 +1,153 @@
+"""Charts of synthetic sweeps and of the theory-against-empirics terms (Altair).
+
+Save them with :func:`fits.save_chart` (HTML, PNG and SVG, offline through vl-convert).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["sweep_charts", "theory_charts"]
+
+
+def sweep_charts(runs: pd.DataFrame) -> dict[str, Any]:
+    """Three charts of a synthetic sweep's runs table (:func:`fits.load_runs`).
+
+    ``slices``: test accuracy by slice (in-range, extrapolation, all) against d, per budget;
+    ``weight_distance``: ||w_ft − w_base||² against d per budget (log scale);
+    ``per_op``: accuracy per test op count k and training difficulty d (decomposed evaluation).
+    Runs of different budget modes (epochs, steps) are never averaged together: each mode gets
+    its own row of panels (or line style).
+    """
+    import altair as alt
+
+    frame = runs.copy()
+    frame["budget_mode"] = frame["budget_mode"].fillna("unknown")
+    rows = {"row": alt.Row("budget_mode:N", title="budget mode")}
+    long = frame.melt(
+        id_vars=["n", "difficulty", "seed", "budget_mode"],
+        value_vars=["test_acc_inrange", "test_acc_extrap", "test_acc"],
+        var_name="slice",
+        value_name="accuracy",
+    )
+    long["slice"] = long["slice"].map(
+        {
+            "test_acc_inrange": "in-range (ops 1-4)",
+            "test_acc_extrap": "extrapolation (ops 5-8)",
+            "test_acc": "all (uniform over ops)",
+        }
+    )
+    slices = (
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("difficulty:Q", title="training difficulty d (mixture centre)"),
+            y=alt.Y("mean(accuracy):Q", title="test accuracy (mean over seeds)"),
+            color=alt.Color("slice:N", title="test slice"),
+        )
+        .properties(width=220, height=180)
+        .facet(column=alt.Column("n:O", title="budget n"), **rows)
+    )
+    kl = (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("difficulty:Q", title="training difficulty d"),
+            y=alt.Y("mean(sq_dist):Q", title="||w_ft - w_base||^2", scale=alt.Scale(type="log")),
+            color=alt.Color("n:O", title="budget n"),
+            strokeDash=alt.StrokeDash("budget_mode:N", title="budget mode"),
+        )
+        .properties(width=320, height=220, title="weight distance to the base (KL = this / 2σ²)")
+    )
+    ops_cols = sorted(
+        (c for c in frame.columns if c.startswith("test_acc_ops")),
+        key=lambda c: int(c[len("test_acc_ops") :]),
+    )
+    per_op = frame.melt(
+        id_vars=["n", "difficulty", "budget_mode"],
+        value_vars=ops_cols,
+        var_name="k",
+        value_name="accuracy",
+    )
+    per_op["k"] = per_op["k"].str[len("test_acc_ops") :].astype(int)
+    heat = (
+        alt.Chart(per_op)
+        .mark_rect()
+        .encode(
+            x=alt.X("k:O", title="test op count k"),
+            y=alt.Y("difficulty:O", title="training difficulty d"),
+            color=alt.Color("mean(accuracy):Q", title="accuracy", scale=alt.Scale(domain=[0, 1])),
+        )
+        .properties(width=200, height=120)
+        .facet(column=alt.Column("n:O", title="budget n"), **rows)
+    )
+    return {"slices": slices, "weight_distance": kl, "per_op": heat}
+
+
+def theory_charts(result) -> dict:
+    """Two Altair charts: the bound beside the observed test error, and d*(n) of each.
+
+    ``bound``: per budget (columns) and budget mode (rows), against difficulty d: the observed
+    test error, the training error, the certified bound, the plug-in bound and the TV term;
+    a rule marks 1 (above it the bound is vacuous). ``dstar``: the empirical d*(n) beside the
+    minimisers over d of the certified and plug-in bounds.
+    """
+    import altair as alt
+
+    cell = result.per_cell
+    series = {
+        "test_error": "observed test error",
+        "train_error": "training error",
+        "bound": "certified bound",
+        "plugin_bound": "plug-in bound",
+        "tv": "TV term (extrapolation)",
+    }
+    long = cell.melt(
+        id_vars=["budget_mode", "n", "difficulty"],
+        value_vars=[c for c in series if cell[c].notna().any()],
+        var_name="term",
+        value_name="value",
+    )
+    long["term"] = long["term"].map(series)
+    top = max(1.05, float(np.nanmax(long["value"])) * 1.05)
+    base = alt.Chart().encode(
+        x=alt.X("difficulty:Q", title="training difficulty d"),
+        y=alt.Y("value:Q", title="error / bound", scale=alt.Scale(domain=[0, top], clamp=True)),
+        color=alt.Color("term:N", title=None),
+    )
+    lines = base.mark_line(point=True)
+    rule = alt.Chart().mark_rule(strokeDash=[4, 3], color="gray").encode(y=alt.datum(1.0))
+    bound = (
+        alt.layer(lines, rule, data=long)
+        .properties(width=180, height=180)
+        .facet(column=alt.Column("n:O", title="budget n"), row=alt.Row("budget_mode:N"))
+        .properties(title="PAC-Bayes bound terms against the observed test error")
+    )
+    ds = result.dstar.melt(
+        id_vars=["budget_mode", "n"],
+        value_vars=["dstar_empirical", "dstar_bound", "dstar_plugin"],
+        var_name="which",
+        value_name="d",
+    )
+    ds["which"] = ds["which"].map(
+        {
+            "dstar_empirical": "empirical (lowest test error)",
+            "dstar_bound": "certified bound minimiser",
+            "dstar_plugin": "plug-in bound minimiser",
+        }
+    )
+    dstar = (
+        alt.Chart(ds.dropna())
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("n:Q", scale=alt.Scale(type="log"), title="budget n"),
+            y=alt.Y("d:Q", title="d*(n)"),
+            color=alt.Color("which:N", title=None),
+            strokeDash=alt.StrokeDash("budget_mode:N", title="budget mode"),
+        )
+        .properties(width=320, height=220, title="d*(n): data against the bound")
+    )
+    return {"theory_bound": bound, "theory_dstar": dstar}

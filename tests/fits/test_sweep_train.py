@@ -1,0 +1,64 @@
+"""One run with transformers.Trainer: tokenisation, the HF output folder, full and LoRA."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from transformers import AutoTokenizer
+
+from fits import SweepSpec, find_synthetic_base
+from fits.sweep._plan import plan_runs
+from fits.sweep._tasks import Record, make_task
+from fits.sweep._train import encode_records, train_one
+
+pytestmark = pytest.mark.usefixtures("sweep_env")
+
+
+def test_encode_records_appends_eos_and_truncates():
+    tok = AutoTokenizer.from_pretrained(find_synthetic_base())
+    recs = [Record("a = 1 , ? a >", "a = 1 + 0 = 1", "1", 1.0)]
+    (p,), (c,) = encode_records(tok, recs)
+    assert p[0] == tok.bos_token_id and c[-1] == tok.eos_token_id
+    assert tok.decode(c[:-1]) == "a = 1 + 0 = 1"
+    (p2,), (c2,) = encode_records(tok, recs, max_length=10)
+    assert len(p2) + len(c2) <= 10 and c2[0] == c[0] and p2[-1] == p[-1]
+    assert encode_records(tok, []) == ([], [])
+
+
+@pytest.mark.parametrize("finetune", ["full", "lora"])
+def test_train_one_writes_a_standard_hf_run_folder(tmp_path, finetune):
+    spec = SweepSpec.from_dict(
+        {
+            "task": {"test_per_op": 2},
+            "difficulty": {"centers": [6]},
+            "budget": {"n": [8]},
+            "train": {"finetune": finetune, "batch_size": 4, "logging_steps": 1, "lora_r": 4},
+            "eval": {"batch_size": 64},
+        }
+    )
+    task = make_task(spec)
+    diff = task.difficulties()[0]
+    (run,) = plan_runs(spec, [diff], {"kind": "synthetic"}, task.fingerprint())
+    base = find_synthetic_base()
+    summary = train_one(spec, run, diff, task, base, tmp_path)
+    assert summary["global_step"] == 6 and summary["n_tokens"] > 8 * 60
+    names = {p.name for p in tmp_path.iterdir()}
+    weights = {
+        "full": {"config.json", "model.safetensors"},
+        "lora": {"adapter_config.json", "adapter_model.safetensors"},
+    }[finetune]
+    assert weights <= names and "training_args.bin" not in names
+    state = json.loads((tmp_path / "trainer_state.json").read_text())
+    losses = [e["loss"] for e in state["log_history"] if "loss" in e]
+    assert len(losses) == 6 and all(np.isfinite(losses))
+    results = json.loads((tmp_path / "all_results.json").read_text())
+    assert results["eval_train_n"] == 8 and results["eval_test_n"] == 16
+    assert 0 <= results["eval_train_accuracy"] <= 1 and results["train_loss"] > 0
+    stats = pd.read_parquet(tmp_path / "weight_stats.parquet")
+    moved = stats[stats["sq_delta"] > 0]
+    assert len(moved) > 0
+    if finetune == "lora":
+        assert set(moved["kind"]) == {"lora"}
