@@ -21,6 +21,7 @@ tuned to produce the effect; the demo reports what the runs show, including no s
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 import time
@@ -426,16 +427,8 @@ def run_demo(
         files,
     )
     atomic_write_text(out / "report.html", _demo_html(result, spec, sweep, fitted, images, out))
-    timings = {
-        "sweep": t_sweep,
-        "fit": t_fit,
-        "report": time.perf_counter() - t2,
-        "total": time.perf_counter() - t0,
-        "runs_cpu": runs_cpu,
-    }
-    result = DemoResult(
-        str(out), quick, tuple(dstar_rows), verdicts, observed, base_acc, timings, files
-    )
+    timings = {**result.timings, "report": time.perf_counter() - t2}
+    result = dataclasses.replace(result, timings={**timings, "total": time.perf_counter() - t0})
     write_json(out / "demo.json", result.to_dict())
     return result
 

@@ -368,8 +368,8 @@ def _assemble(
             if row.get(required) is None:
                 raise RunsFileError(
                     f"{rec.path}: field `{required}` of run {rec.run_id!r} is missing; give it in "
-                    f"{_SIDECAR}, a column, a metadata table, or a folder pattern such as "
-                    "'d={d}_n={n}_seed={seed}'."
+                    f"{_SIDECAR}, a column, a run parameter (MLflow), a metadata table, or a "
+                    "name pattern such as 'd={d}_n={n}_seed={seed}'."
                 )
         if row["n"] < 1:
             raise RunsFileError(f"{rec.path}: field `n` must be an integer >= 1; got {row['n']}.")

@@ -67,6 +67,11 @@ _RESIDUAL_NOISE = 2.0**-49  # relative size of the iteration's residual rounding
 _STEP_SLACK = 2.0**-49  # relative slack on the tangent step (rounding of g and the division)
 _UP = 1.0 + 2.0**-51  # multiplying a positive double by this rounds it up past its exact value
 _DOWN = 1.0 - 2.0**-51
+#: Budgets at or above this are treated like c = inf. kl(q||1 - 2^-53) < 37 for every q, so the
+#: exact sup lies in [1 - 2^-53, 1) and 1 is its conservative rounding; kl(q||2^-1074) < 745,
+#: so the exact inf is below the smallest subnormal and 0 is conservative. (The iteration's
+#: start overflows, giving NaN, for budgets near the largest double.)
+_C_HUGE = 1e3
 
 
 def kl_inv_upper(q: ArrayLike, c: ArrayLike) -> NDArray[np.float64] | np.float64:
@@ -161,7 +166,7 @@ def _kl_inv(q: ArrayLike, c: ArrayLike, *, lower: bool) -> NDArray[np.float64] |
     out = np.empty(qf.shape, dtype=np.float64)
     # Interior: 2.2e-308 <= q < 1 - 2^-53 ... handled by the iteration; the rest in closed form.
     q_min = _LOWER_Q_MIN if lower else TINY
-    interior = (qf >= q_min) & (qf < _ONE_BELOW) & (cf > 0.0) & (cf < math.inf)
+    interior = (qf >= q_min) & (qf < _ONE_BELOW) & (cf > 0.0) & (cf < _C_HUGE)
     if interior.all():
         _inverse_interior(qf, cf, out, lower=lower)
     else:
@@ -190,16 +195,16 @@ def _inverse_edges(
         if lower:
             out[q == 1.0] = _nudge(np.exp(-c[q == 1.0]), -1.0)  # e^-c, rounded down
             # q = 0, and q below 1e-280 (the exact inf is below q: 0 is within 1e-280)
-            out[(q < _LOWER_Q_MIN) | (c == math.inf)] = 0.0
-            mid = (q >= _LOWER_Q_MIN) & (q < 1.0) & c_pos & (c < math.inf)
+            out[(q < _LOWER_Q_MIN) | (c >= _C_HUGE)] = 0.0
+            mid = (q >= _LOWER_Q_MIN) & (q < 1.0) & c_pos & (c < _C_HUGE)
             if mid.any():  # q is the last double below 1: no 1 - q subnormal issue
                 sub = np.empty(int(mid.sum()))
                 _inverse_interior(q[mid], c[mid], sub, lower=True)
                 out[mid] = sub
         else:
             out[q == 0.0] = _nudge(-np.expm1(-c[q == 0.0]), 2.0)  # 1 - e^-c, rounded up
-            out[(q >= _ONE_BELOW) | (c == math.inf)] = 1.0  # only 1 is >= an inverse above q
-            tiny = (q > 0.0) & (q < TINY) & c_pos & (c < math.inf)
+            out[(q >= _ONE_BELOW) | (c >= _C_HUGE)] = 1.0  # only 1 is >= an inverse above q
+            tiny = (q > 0.0) & (q < TINY) & c_pos & (c < _C_HUGE)
             if tiny.any():  # sup is increasing in q: the inverse at the smallest normal bounds it
                 sub = np.empty(int(tiny.sum()))
                 _inverse_interior(np.full(sub.shape, TINY), c[tiny], sub, lower=False)

@@ -62,10 +62,17 @@ def library_versions() -> dict[str, str]:
 
 
 def make_readable(folder: Path) -> None:
-    """Give a finished output folder (a ``mkdtemp`` result, 0700) the permissions of ``mkdir``."""
+    """Give a finished output folder and everything in it the permissions of a plain write.
+
+    The folder is a ``mkdtemp`` result (0700) and some writers (safetensors) create 0600
+    files; a finished run should be readable like any other file the user writes (umask).
+    """
     from pacbound._io import chmod_like_new
 
-    chmod_like_new(Path(folder), directory=True)
+    folder = Path(folder)
+    chmod_like_new(folder, directory=True)
+    for path in folder.rglob("*"):
+        chmod_like_new(path, directory=path.is_dir())
 
 
 def _collate(tokenizer, problems):

@@ -91,6 +91,17 @@ def test_closed_forms_at_c_edges(q: float) -> None:
     assert float(kl_inv_lower(q, math.inf)) == 0.0
 
 
+@pytest.mark.parametrize("c", [745.0, 999.0, 1e3, 1e10, 1e299, 1.7e308])
+@pytest.mark.parametrize("q", [1e-300, 0.3, 0.5, 0.9999, 1 - 1e-12, ONE_BELOW])
+def test_huge_finite_budgets_are_finite_and_conservative(q: float, c: float) -> None:
+    """Budgets up to the largest double: no NaN from overflow, and still on the safe side."""
+    sup, inf = float(kl_inv_upper(q, c)), float(kl_inv_lower(q, c))
+    assert sup == 1.0  # the exact sup is in [1 - 2^-53, 1): 1 is its conservative rounding
+    assert 0.0 <= inf <= mp_kl_inv(q, c, upper=False)
+    # the iteration and the closed form agree where they meet
+    assert float(kl_inv_upper(q, np.nextafter(1e3, 0.0))) == 1.0
+
+
 def test_nan_in_gives_nan_out() -> None:
     out = kl_inv_upper([np.nan, 0.3, 0.3], [0.1, np.nan, 0.1])
     assert np.isnan(out[0]) and np.isnan(out[1]) and not np.isnan(out[2])
