@@ -12,6 +12,7 @@ import contextlib
 import inspect
 import json
 import sys
+import textwrap
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -176,17 +177,32 @@ def parse_assignments(
 def reflow_help(text: str) -> str:
     """Join the lines of each prose paragraph of a help text, so the terminal wraps it.
 
-    Paragraphs are separated by blank lines; a paragraph with an indented line (an example
-    block, a list) keeps its line breaks.
+    Paragraphs are separated by blank lines; a paragraph with an indented line (a list) keeps
+    its line breaks. An ``Examples:`` heading and the example paragraphs after it (indented, or
+    starting with ``tradeoff``) become one unwrapped block (``\\b``), each example indented by
+    two spaces, so every command renders its examples alike.
     """
     paragraphs = inspect.cleandoc(text).split("\n\n")
-    out = []
+    out: list[str] = []
+    examples: list[str] | None = None
     for para in paragraphs:
         lines = para.split("\n")
-        if any(line[:1].isspace() for line in lines) or para.startswith("\b"):
+        if examples is not None and (
+            all(line[:1].isspace() for line in lines) or para.startswith("tradeoff ")
+        ):
+            examples.append(textwrap.indent(textwrap.dedent(para), "  "))
+            continue
+        if examples is not None:
+            out.append("\b\n" + "\n".join(examples))
+            examples = None
+        if para.strip() in ("Examples:", "Example:"):
+            examples = [para.strip()]
+        elif any(line[:1].isspace() for line in lines) or para.startswith("\b"):
             out.append(para)
         else:
             out.append(" ".join(line.strip() for line in lines))
+    if examples is not None:
+        out.append("\b\n" + "\n".join(examples))
     return "\n\n".join(out)
 
 

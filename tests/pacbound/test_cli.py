@@ -86,3 +86,62 @@ def test_print_result_and_warnings_to_stderr():
     assert plain.stderr == "warning: shown once\n"
     as_json = runner.invoke(app, ["--json"])
     assert as_json.stdout == '{\n  "value": null\n}\n'
+
+
+def test_reflow_help_joins_prose_and_blocks_examples():
+    from pacbound._cli import reflow_help
+
+    text = """Summary line.
+
+    A prose paragraph
+    over two lines.
+
+    - a list
+      keeps its breaks
+
+    Examples:
+
+        tradeoff kl-inv 0.1 0.05
+
+    tradeoff kl-inv 0.9 0.05 --lower
+    """
+    out = reflow_help(text).split("\n\n")
+    assert out[0] == "Summary line."
+    assert out[1] == "A prose paragraph over two lines."
+    assert out[2] == "- a list\n  keeps its breaks"
+    assert out[3] == (
+        "\b\nExamples:\n  tradeoff kl-inv 0.1 0.05\n  tradeoff kl-inv 0.9 0.05 --lower"
+    )
+    assert len(out) == 4
+
+
+def test_every_command_renders_its_examples_indented():
+    """No command's help loses the indentation of its examples (rich's cleandoc trap)."""
+    import typer
+    from typer.testing import CliRunner
+
+    from fits.cli_main import app
+
+    root = typer.main.get_command(app)
+
+    def leaves(group, path):
+        for name, cmd in group.commands.items():
+            if hasattr(cmd, "commands"):
+                yield from leaves(cmd, [*path, name])
+            else:
+                yield [*path, name], cmd
+
+    runner = CliRunner()
+    checked = 0
+    for path, cmd in leaves(root, []):
+        if "Examples:" not in (cmd.help or ""):
+            continue
+        res = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert res.exit_code == 0, path
+        lines = res.output.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.strip() == "Examples:")
+        example = lines[start + 1]
+        assert example.strip().startswith("tradeoff"), (path, example)
+        assert len(example) - len(example.lstrip()) > lines[start].index("E"), (path, example)
+        checked += 1
+    assert checked >= 10
