@@ -39,8 +39,9 @@ So every result lies on the conservative side of the exact inverse. The price of
 certificate is the rounding-error bound E, taken as 2^-48 (32 unit roundoffs) times the size
 of the residual's terms, which holds even for a 4-ulp vector ``log``: results are within about
 1e-14 relative (tens of ulp) and 2.2e-15 absolute of the exact value; a tiny lower inverse
-(say 1e-200 at c = 500) within about u |ln p| relative, which is its conditioning. About ten
-transcendental calls per element in all, in blocks of 16384 elements that stay in cache.
+(say 1.2e-200 at q = 0.9, c = 414) within about 2^-48 |ln p| relative (1.6e-12 there: the
+allowance E on a residual whose terms are about |ln p|). About ten transcendental calls per
+element in all, in blocks of 16384 elements that stay in cache.
 
 The ``log1p`` calls use the classic ``log(u) - ((u - 1) - z)/u`` correction with ``u = 1 + z``
 (Goldberg 1991; :func:`pacbound._kl.log1p_fast`), which is as accurate as ``log1p`` and runs at
@@ -130,7 +131,7 @@ def kl_inv_lower(q: ArrayLike, c: ArrayLike) -> NDArray[np.float64] | np.float64
         \mathrm{kl}^{-1}_{\inf}(q, c) = \inf\{p \in [0, q] : \mathrm{kl}(q\|p) \le c\},
 
     rounded down: never above the exact value and within 2.2e-15 of it (about 1e-14
-    relative, or u |ln p| for tiny values). Closed forms:
+    relative, or 2^-48 |ln p| for tiny values). Closed forms:
     :math:`q = 1` gives :math:`e^{-c}`, :math:`q = 0` or :math:`c = \infty` gives 0,
     :math:`c = 0` gives :math:`q`. An exact value below about 1e-300 returns 0, and so does
     any :math:`q < 10^{-280}` (conservative, and within 1e-280 of the exact value).
