@@ -17,6 +17,7 @@ squares overflow float32, a float64 recomputation of that job.
 
 from __future__ import annotations
 
+import abc
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -54,7 +55,7 @@ class Segment:
         return (e1 - e0) * self.info.itemsize
 
 
-class RowTransform:
+class RowTransform(abc.ABC):
     """Builds fine-tuned rows from base rows on the compute device (DoRA, adapters).
 
     Subclasses implement :meth:`apply`, which receives the fine-tuned chunk (filled from the
@@ -66,8 +67,13 @@ class RowTransform:
     stateful = False
 
     def prepare(self, device: torch.device) -> None:
-        """Move any small tensors the transform needs to ``device`` (called once per job)."""
+        """Move any small tensors the transform needs to ``device`` (called once per job).
 
+        The default has nothing to move.
+        """
+        return None
+
+    @abc.abstractmethod
     def apply(
         self, ft: torch.Tensor, base: torch.Tensor | None, row0: int, row1: int
     ) -> torch.Tensor | None:
@@ -76,7 +82,6 @@ class RowTransform:
         Returning the delta (formed directly, e.g. s·B·A) avoids the cancellation of
         ``(W + ΔW) - W`` in float32; returning None lets the accumulator subtract.
         """
-        raise NotImplementedError
 
 
 @dataclass
