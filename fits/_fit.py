@@ -26,7 +26,15 @@ from fits._dstar import dstar, make_surfaces
 from fits._models import PARAM_DOC, ModelSpec, TradeoffModel
 from fits._runtime import Progress, versions
 from fits._search import distinct_starts, pattern_search
-from fits._varpro import Problem, grid_table, refine, refusal, shape_grid, tiny_amplitudes
+from fits._varpro import (
+    Problem,
+    RefineResult,
+    grid_table,
+    refine,
+    refusal,
+    shape_grid,
+    tiny_amplitudes,
+)
 from fits.exceptions import DegenerateBootstrapWarning, FitRefusedError, InsufficientDataError
 from pacbound._validation import check_choice, check_in_interval, check_positive_int
 
@@ -40,7 +48,7 @@ TRAIN_MODELS = ("linear", "interpolate", "flat")
 
 
 @dataclass(frozen=True)
-class CoreFit:
+class CoreFit(RefineResult):
     """One fit of the model to the data (no intervals).
 
     Attributes
@@ -65,14 +73,6 @@ class CoreFit:
     """
 
     model: TradeoffModel
-    theta: NDArray[np.float64]
-    amps: NDArray[np.float64]
-    rss: float
-    cost: float
-    success: bool
-    message: str
-    nfev: int
-    f_scale: float | None
     fitted_cells: NDArray[np.float64]
     refusal: int
     tiny: tuple[bool, bool] = (False, False)
@@ -176,18 +176,15 @@ def fit_core(
     if not np.isfinite(rss):
         code = 3
     fit = CoreFit(
-        model,
-        res.theta,
-        res.amps,
-        rss,
-        res.cost if loss != "linear" else rss / 2.0,
-        res.success,
-        res.message,
-        res.nfev,
-        res.f_scale,
-        fitted_cells,
-        code,
-        tiny,
+        **{
+            **{f.name: getattr(res, f.name) for f in dataclasses.fields(res)},
+            "rss": rss,
+            "cost": res.cost if loss != "linear" else rss / 2.0,
+        },
+        model=model,
+        fitted_cells=fitted_cells,
+        refusal=code,
+        tiny=tiny,
     )
     if refuse and code:
         raise FitRefusedError(

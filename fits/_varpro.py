@@ -291,9 +291,9 @@ def grid_table(
     return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class RefineResult:
-    """The main fit's optimum."""
+    """The main fit's optimum (the shapes, the amplitudes and how the optimiser ended)."""
 
     theta: NDArray[np.float64]
     amps: NDArray[np.float64]
