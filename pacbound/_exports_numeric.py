@@ -5,6 +5,7 @@ EXPORTS: dict[str, str] = {
     "kl_bernoulli": "pacbound._kl",
     "kl_inv_upper": "pacbound._kl_inverse",
     "kl_inv_lower": "pacbound._kl_inverse",
+    "kl_inverse_backend": "pacbound._kl_inverse_backend",
     # bounds
     "BoundResult": "pacbound._results",
     "mcallester": "pacbound._bounds",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from pacbound._validation import check_in_interval
+from pacbound._validation import as_float_array, check_in_interval
 
 __all__ = ["kl_bernoulli"]
 
@@ -37,13 +37,30 @@ def checked_flat_inputs(
     Returns the two contiguous 1-D float64 arrays, their broadcast shape and whether both
     inputs were scalars. NaN passes through (NaN in gives NaN out).
     """
-    q_arr = check_in_interval(q, "q", 0.0, 1.0)
-    o_arr = check_in_interval(other, other_name, 0.0, other_high)
+    q_flat, o_flat, shape, scalar = flat_inputs(q, other, other_name)
+    check_flat_ranges(q_flat, o_flat, other_name, other_high)
+    return q_flat, o_flat, shape, scalar
+
+
+def flat_inputs(
+    q: ArrayLike, other: ArrayLike, other_name: str
+) -> tuple[NDArray[np.float64], NDArray[np.float64], tuple[int, ...], bool]:
+    """:func:`checked_flat_inputs` without the range checks (for callers that check later)."""
+    q_arr = as_float_array(q, "q")
+    o_arr = as_float_array(other, other_name)
     shape = np.broadcast_shapes(q_arr.shape, o_arr.shape)
     q_flat, o_flat = (
         np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1) for a in (q_arr, o_arr)
     )
     return q_flat, o_flat, shape, q_arr.ndim == 0 and o_arr.ndim == 0
+
+
+def check_flat_ranges(
+    q: NDArray[np.float64], other: NDArray[np.float64], other_name: str, other_high: float
+) -> None:
+    """The range checks of :func:`checked_flat_inputs`, on its flattened arrays."""
+    check_in_interval(q, "q", 0.0, 1.0)
+    check_in_interval(other, other_name, 0.0, other_high)
 
 
 def shaped(

@@ -26,7 +26,9 @@ def test_readme_python_block_runs(block, tmp_path, monkeypatch, capsys):
     tokenizer = build_tokenizer()
     base = tiny_llama(seed=0)
     save_model(base, tmp_path / "base", tokenizer=tokenizer)
-    save_model(finetune_steps(base, tokenizer, steps=2), tmp_path / "finetuned", tokenizer=tokenizer)
+    save_model(
+        finetune_steps(base, tokenizer, steps=2), tmp_path / "finetuned", tokenizer=tokenizer
+    )
     (tmp_path / "paper").symlink_to(ROOT / "paper", target_is_directory=True)
     monkeypatch.chdir(tmp_path)
     exec(compile(block, "README.md", "exec"), {"__name__": "readme"})

@@ -3,6 +3,7 @@ with kl_bernoulli).
 
 Reference values: research/bounds.md §5.1 (tests/pacbound/reference/bounds_md.py). Ground truth
 for the conservative-side and accuracy checks: 100-digit mpmath (tests/pacbound/_mpref.py).
+Every test runs twice: on the compiled kernel and on the numpy passes (the ``backend`` fixture).
 """
 
 from __future__ import annotations
@@ -16,12 +17,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pacbound import kl_bernoulli, kl_inv_lower, kl_inv_upper
+from pacbound._kl_inverse_backend import compiled_kernel, use_numpy_backend
 from pacbound.exceptions import InvalidParameterError, TradeoffError
 from tests.pacbound._mpref import DPS, mp_kl_float, mp_kl_inv
 from tests.pacbound.reference.bounds_md import KL_INVERSE
 
 ONE_BELOW = 1.0 - 2.0**-53
 TINY = float(np.finfo(float).tiny)
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def backend(request: pytest.FixtureRequest):
+    """Each test on both implementations of the interior (see pacbound._kl_inverse_backend)."""
+    if request.param == "numpy":
+        with use_numpy_backend():
+            yield request.param
+        return
+    if compiled_kernel() is None:  # test_kl_inverse_kernel.py fails when it should be built
+        pytest.skip("the compiled kl-inverse kernel is not built")
+    yield request.param
 
 
 def _check_against_truth(q: float, c: float, *, upper: bool, tol: float = 1e-12) -> None:

@@ -1,0 +1,162 @@
+"""Which code computes the interior of the kl inverses: the compiled kernel or numpy.
+
+The algorithm of :mod:`pacbound._kl_inverse` exists twice: as numpy array passes (always
+there) and as one fused C loop, ``pacbound._kl_inverse_kernel`` (built with the package when a
+C compiler is present; ``setup.py``). Both round every operation alike and use the same
+conservative final step, so both return a rigorous bound; they differ by the ``log`` they call
+(numpy's vs the kernel's own fdlibm-style one), which moves results by a few ulp at most.
+
+The kernel is used when it is built, and its elements are split over threads (the GIL is
+released inside it) when there are at least ``MIN_ELEMENTS_PER_THREAD`` elements per thread.
+Threads are started per call and joined before it returns, so no pool outlives a call (safe
+to ``fork`` after). The thread count is the number of CPUs this process may run on, or the
+environment variable ``PACBOUND_THREADS`` (a positive integer) when set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import threading
+from collections.abc import Iterator
+from types import ModuleType
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pacbound.exceptions import InvalidParameterError
+
+__all__ = [
+    "MIN_ELEMENTS_PER_THREAD",
+    "compiled_interior",
+    "compiled_kernel",
+    "kl_inverse_backend",
+    "thread_count",
+    "use_numpy_backend",
+]
+
+#: Below this many elements per thread, a thread costs more than it saves (~50 us to start).
+MIN_ELEMENTS_PER_THREAD = 1 << 15
+_THREADS_ENV = "PACBOUND_THREADS"
+
+
+def _load_kernel() -> ModuleType | None:
+    try:
+        from pacbound import _kl_inverse_kernel
+    except ImportError:  # not built (no C compiler at install time): numpy computes it all
+        return None
+    return _kl_inverse_kernel
+
+
+_KERNEL = _load_kernel()
+_numpy_forced = threading.local()
+
+
+def compiled_kernel() -> ModuleType | None:
+    """The compiled kernel module, or None when it is not built or the numpy path is forced."""
+    if getattr(_numpy_forced, "on", False):
+        return None
+    return _KERNEL
+
+
+@contextlib.contextmanager
+def use_numpy_backend() -> Iterator[None]:
+    """Within the block (in this thread), compute the inverses with the numpy passes.
+
+    For comparisons and benchmarks of the two implementations; results are rigorous either way.
+    """
+    before = getattr(_numpy_forced, "on", False)
+    _numpy_forced.on = True
+    try:
+        yield
+    finally:
+        _numpy_forced.on = before
+
+
+def thread_count(n_elements: int) -> int:
+    """Threads for ``n_elements``: the CPUs available (or ``PACBOUND_THREADS``), at most one
+    per ``MIN_ELEMENTS_PER_THREAD`` elements, at least 1.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``PACBOUND_THREADS`` is set to anything but a positive integer.
+    """
+    raw = os.environ.get(_THREADS_ENV)
+    if raw is not None and raw.strip() != "":
+        try:
+            limit = int(raw)
+        except ValueError:
+            limit = 0
+        if limit < 1:
+            raise InvalidParameterError(
+                f"environment variable {_THREADS_ENV}={raw!r} is not allowed: "
+                "it must be a positive integer (the threads of the kl-inverse kernel)"
+            )
+    elif n_elements < 2 * MIN_ELEMENTS_PER_THREAD:
+        return 1
+    elif hasattr(os, "sched_getaffinity"):
+        limit = len(os.sched_getaffinity(0))
+    else:
+        limit = os.cpu_count() or 1
+    return max(1, min(limit, n_elements // MIN_ELEMENTS_PER_THREAD))
+
+
+def kl_inverse_backend() -> str:
+    """A one-line description of what computes ``kl_inv_upper``/``kl_inv_lower`` here.
+
+    Examples
+    --------
+    >>> from pacbound import kl_inverse_backend
+    >>> kl_inverse_backend().split()[0] in {"compiled", "numpy"}
+    True
+    """
+    kernel = compiled_kernel()
+    if kernel is None:
+        reason = "forced" if _KERNEL is not None else "the compiled kernel is not built"
+        return f"numpy (array passes; {reason})"
+    threads = thread_count(1 << 62)
+    return f"compiled kernel ({kernel.ISA} loops, up to {threads} thread(s))"
+
+
+def compiled_interior(
+    kernel: ModuleType,
+    q: NDArray[np.float64],
+    c: NDArray[np.float64],
+    out: NDArray[np.float64],
+    *,
+    lower: bool,
+) -> bool:
+    """Inverses by the compiled kernel, split over :func:`thread_count` threads.
+
+    ``q``, ``c`` and ``out`` are contiguous 1-D float64 arrays of one length. Returns True
+    when every pair lay in the kernel's interior domain and ``out`` holds the inverses; False
+    (``out`` partly written) as soon as a pair does not: the caller then takes its masked path.
+    """
+    n = q.size
+    threads = thread_count(n)
+    if threads == 1:
+        return bool(kernel.interior(q, c, out, lower))
+    bounds = np.linspace(0, n, threads + 1).astype(np.int64)
+    done: list[bool] = []
+    errors: list[BaseException] = []
+
+    def work(start: int, stop: int) -> None:
+        try:
+            done.append(bool(kernel.interior(q[start:stop], c[start:stop], out[start:stop], lower)))
+        except BaseException as exc:  # re-raised in the calling thread below
+            errors.append(exc)
+
+    workers = [
+        threading.Thread(target=work, args=(int(lo), int(hi)), daemon=True)
+        for lo, hi in itertools.pairwise(bounds[1:])
+    ]
+    for worker in workers:
+        worker.start()
+    work(0, int(bounds[1]))  # this thread takes the first share
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise errors[0]
+    return all(done)
