@@ -179,8 +179,7 @@ KERNEL_INLINE double kernel_exp(double x) {
  * the Newton step F / F' times a correction factor kept within [1/4, 2], and no step where
  * |F| is below its own rounding error. apply_displacement moves x, 1 - x and d by it.
  */
-KERNEL_INLINE double newton_type_displacement(double a, double ac, double c, double x,
-                                              double xc, double *d_io, int order) {
+KERNEL_INLINE double newton_residual(double a, double ac, double c, double xc, double *d_io) {
     double d = dmax(*d_io, TINY);
     *d_io = d;
     double r = kernel_log1p(d / xc) * ac;
@@ -188,10 +187,13 @@ KERNEL_INLINE double newton_type_displacement(double a, double ac, double c, dou
     double noise = (r + tt) * RESIDUAL_NOISE;
     r -= tt;
     r -= c;
-    int resolved = dabs(r) > noise;
+    return dabs(r) > noise ? r : 0.0;
+}
+
+KERNEL_INLINE double newton_type_displacement(double residual, double x, double xc, double d,
+                                              int order) {
     double inv_d = 1.0 / d; /* one division for F / F' and F'' / F' */
-    r *= inv_d;
-    r = resolved ? r : 0.0;
+    double r = residual * inv_d;
     double h = x * xc;
     double ab = h * inv_d;
     ab *= r;
@@ -385,8 +387,9 @@ KERNEL_INLINE int inverse_blocks(const double *restrict q, const double *restric
         for (Py_ssize_t i = 0; i < m; ++i) start_exponent(qs[i], cs[i], lower, &a[i], &ac[i], &t[i]);
         for (Py_ssize_t i = 0; i < m; ++i) start_point(a[i], ac[i], cs[i], t[i], &x[i], &xc[i], &d[i]);
         for (int order = 3; order >= 2; --order) {
+            for (Py_ssize_t i = 0; i < m; ++i) t[i] = newton_residual(a[i], ac[i], cs[i], xc[i], &d[i]);
             for (Py_ssize_t i = 0; i < m; ++i)
-                t[i] = newton_type_displacement(a[i], ac[i], cs[i], x[i], xc[i], &d[i], order);
+                t[i] = newton_type_displacement(t[i], x[i], xc[i], d[i], order);
             for (Py_ssize_t i = 0; i < m; ++i) apply_displacement(t[i], &x[i], &xc[i], &d[i]);
         }
         for (Py_ssize_t i = 0; i < m; ++i)
