@@ -52,7 +52,9 @@ algorithm (:mod:`pacbound._kl_inverse_backend`; :func:`pacbound.kl_inverse_backe
   compiler is present: one fused loop per stage over blocks of 256 elements in L1, vectorised
   (AVX2 + FMA chosen at load time, SSE2 otherwise), with its own branch-free fdlibm ``log``,
   ``log1p`` and ``exp`` (< 1 ulp; measured in the tests), split over the available CPUs for
-  large inputs. About 4x the numpy passes on one thread.
+  large inputs. About 4-5x the numpy passes on one thread (33-41 vs 143-210 ns per element
+  on a shared 2-core AMD EPYC); it also checks the interior domain as it goes, so the common
+  all-interior call skips the range checks and masks.
 * numpy array passes in blocks of 16384 elements that stay in cache (the code below), used
   when the kernel is not built. Its ``log1p`` calls use the classic
   ``log(u) - ((u - 1) - z)/u`` correction with ``u = 1 + z`` (Goldberg 1991;
