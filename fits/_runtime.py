@@ -15,14 +15,10 @@ def versions() -> dict[str, str]:
     import scipy
     import statsmodels
 
-    try:
-        from importlib.metadata import version
+    from fits._environment import installed_version
 
-        own = version("sft-tradeoff")
-    except Exception:  # not installed as a distribution
-        own = "unknown"
     return {
-        "sft-tradeoff": own,
+        "sft-tradeoff": installed_version("sft-tradeoff") or "unknown",
         "python": platform.python_version(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,

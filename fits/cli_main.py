@@ -7,6 +7,8 @@ point lives in :mod:`fits`.
 
 from __future__ import annotations
 
+import typer
+
 from fits.cli import app as fits_app
 from measurement.cli import app as measurement_app
 from pacbound._cli import make_app
@@ -25,6 +27,29 @@ app = make_app(
 app.add_typer(pacbound_app)
 app.add_typer(measurement_app)
 app.add_typer(fits_app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from fits._environment import installed_version
+
+        typer.echo(f"sft-tradeoff {installed_version('sft-tradeoff') or 'unknown'}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit (`tradeoff env` for the whole environment).",
+    ),
+) -> None:
+    """Data difficulty vs. budget in LLM fine-tuning: exact PAC-Bayes bounds, weight-space KL
+    from real checkpoints, difficulty-conditioned losses, fitted tradeoff curves and the
+    optimal difficulty d*(n) with confidence intervals."""
 
 
 def main() -> None:
