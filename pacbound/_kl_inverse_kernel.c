@@ -22,12 +22,15 @@
  * that the conservative step's rounding-error bound E assumes. Floating-point contraction is
  * off (see setup.py), so every product and sum rounds once, as in numpy.
  *
- * Interface (Python): interior(q, c, out, lower) -> bool, with q, c, out contiguous float64
- * buffers of one length. It computes out block by block (256 pairs) after checking that every
- * pair of the block lies in the interior domain, Q_MIN <= q < 1 - 2^-53 (Q_MIN_UPPER = 2^-1022
- * for the sup, Q_MIN_LOWER = 1e-280 for the inf) and 0 < c < C_MAX = 1e3, where the algorithm
- * needs no special case; at the first block that does not (an edge, NaN), it returns False
- * and the caller takes its masked path. Releases the GIL while it runs.
+ * Interface (Python): interior(q, c, out, lower[, baseline]) -> bool, with q, c, out
+ * contiguous float64 buffers of one length. It computes out block by block (256 pairs) after
+ * checking that every pair of the block lies in the interior domain, Q_MIN <= q < 1 - 2^-53
+ * (Q_MIN_UPPER = 2^-1022 for the sup, Q_MIN_LOWER = 1e-280 for the inf) and
+ * 0 < c < C_MAX = 1e3, where the algorithm needs no special case; at the first block that
+ * does not (an edge, NaN), it returns False and the caller takes its masked path. Releases the
+ * GIL while it runs.
+ * baseline=True runs the SSE2 loops even where the AVX2 ones were chosen (for the tests: the
+ * two must agree to the bit, since no operation is contracted or reordered between them).
  * elementary(x, out, which) applies the kernel's own log (0), log1p (1) or exp (2), for tests.
  */
 #define PY_SSIZE_T_CLEAN
@@ -464,9 +467,10 @@ static int get_float64_buffer(PyObject *obj, Py_buffer *view, int writable, cons
 
 static PyObject *interior(PyObject *self, PyObject *args) {
     PyObject *q_obj, *c_obj, *out_obj;
-    int lower;
+    int lower, baseline = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "OOOp:interior", &q_obj, &c_obj, &out_obj, &lower)) return NULL;
+    if (!PyArg_ParseTuple(args, "OOOp|p:interior", &q_obj, &c_obj, &out_obj, &lower, &baseline))
+        return NULL;
     Py_buffer qv, cv, ov;
     if (get_float64_buffer(q_obj, &qv, 0, "q") != 0) return NULL;
     if (get_float64_buffer(c_obj, &cv, 0, "c") != 0) {
@@ -487,7 +491,10 @@ static PyObject *interior(PyObject *self, PyObject *args) {
         double *out = ov.buf;
         int done;
         Py_BEGIN_ALLOW_THREADS
-        done = lower ? inverse_lower(q, c, out, n) : inverse_upper(q, c, out, n);
+        if (baseline)
+            done = lower ? inverse_lower_base(q, c, out, n) : inverse_upper_base(q, c, out, n);
+        else
+            done = lower ? inverse_lower(q, c, out, n) : inverse_upper(q, c, out, n);
         Py_END_ALLOW_THREADS
         result = PyBool_FromLong(done);
     }
@@ -533,9 +540,10 @@ static PyObject *elementary(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"interior", interior, METH_VARARGS,
-     "interior(q, c, out, lower) -> bool: the kl inverses of (q, c) into out, if every pair\n"
-     "lies in the interior domain (Q_MIN_UPPER or Q_MIN_LOWER <= q < 1 - 2^-53,\n"
-     "0 < c < C_MAX); False, with out partly written, at the first block that does not."},
+     "interior(q, c, out, lower, baseline=False) -> bool: the kl inverses of (q, c) into\n"
+     "out, if every pair lies in the interior domain (Q_MIN_UPPER or Q_MIN_LOWER <= q <\n"
+     "1 - 2^-53, 0 < c < C_MAX); False, with out partly written, at the first block that\n"
+     "does not. baseline=True runs the SSE2 loops even where AVX2 ones were chosen."},
     {"elementary", elementary, METH_VARARGS,
      "elementary(x, out, which): the kernel's own log (0), log1p (1) or exp (2) of x into out."},
     {NULL, NULL, 0, NULL},

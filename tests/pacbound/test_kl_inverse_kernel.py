@@ -187,3 +187,19 @@ def test_kernel_and_numpy_agree_within_their_log_difference(lower: bool) -> None
     tol = 2.0**-48 * np.maximum(1.0, np.abs(np.log(np.maximum(ref, 1e-300)))) + 1e-15
     assert np.all(np.abs(out - ref) <= tol * np.abs(ref))
     assert np.mean(out == ref) > 0.5  # most agree to the bit
+
+
+@needs_kernel
+@pytest.mark.parametrize("lower", [False, True])
+def test_avx2_and_baseline_loops_agree_to_the_bit(lower: bool) -> None:
+    # The loops chosen at load time (AVX2 + FMA here where the CPU has them) and the SSE2 ones
+    # round every operation alike (no contraction, no reordering), so they must agree exactly;
+    # this also runs the SSE2 loops, which machines without AVX2 use.
+    rng = np.random.default_rng(6)
+    n = 50_003  # not a multiple of the vector width or the block
+    q = np.clip(10.0 ** rng.uniform(-250.0, 0.0, n), 1e-279, 1.0 - 2.0**-52)
+    c = 10.0 ** rng.uniform(-20.0, 2.9, n)
+    chosen, baseline = np.empty(n), np.empty(n)
+    assert KERNEL.interior(q, c, chosen, lower) is True
+    assert KERNEL.interior(q, c, baseline, lower, True) is True
+    np.testing.assert_array_equal(chosen, baseline)
