@@ -392,17 +392,21 @@ KERNEL_INLINE int inverse_blocks(const double *restrict q, const double *restric
         const double *qs = q + s, *cs = c + s;
         double *outs = out + s;
         if (!block_in_domain(qs, cs, m, q_min)) return 0;
-        for (Py_ssize_t i = 0; i < m; ++i) start_exponent(qs[i], cs[i], lower, &a[i], &ac[i], &t[i]);
-        for (Py_ssize_t i = 0; i < m; ++i) start_point(a[i], ac[i], cs[i], t[i], &x[i], &xc[i], &d[i]);
+        for (Py_ssize_t i = 0; i < m; ++i)
+            start_exponent(qs[i], cs[i], lower, &a[i], &ac[i], &t[i]);
+        for (Py_ssize_t i = 0; i < m; ++i)
+            start_point(a[i], ac[i], cs[i], t[i], &x[i], &xc[i], &d[i]);
         for (int order = 3; order >= 2; --order) {
-            for (Py_ssize_t i = 0; i < m; ++i) t[i] = newton_residual(a[i], ac[i], cs[i], xc[i], &d[i]);
+            for (Py_ssize_t i = 0; i < m; ++i)
+                t[i] = newton_residual(a[i], ac[i], cs[i], xc[i], &d[i]);
             for (Py_ssize_t i = 0; i < m; ++i)
                 t[i] = newton_type_displacement(t[i], x[i], xc[i], d[i], order);
             for (Py_ssize_t i = 0; i < m; ++i) apply_displacement(t[i], &x[i], &xc[i], &d[i]);
         }
         for (Py_ssize_t i = 0; i < m; ++i)
             t[i] = conservative_residual(a[i], ac[i], cs[i], x[i], xc[i], lower, &x[i]);
-        for (Py_ssize_t i = 0; i < m; ++i) outs[i] = conservative_finish(a[i], ac[i], x[i], t[i], lower);
+        for (Py_ssize_t i = 0; i < m; ++i)
+            outs[i] = conservative_finish(a[i], ac[i], x[i], t[i], lower);
     }
     return 1;
 }
