@@ -32,13 +32,15 @@ test_loss, ...), or mlflow:<experiment>[@<uri>].
 
 Writes fit.json, tables/*.csv, plots/*.{html,png,svg} and a self-contained report.html to
 --out, and prints the parameters with intervals, d*(n) per budget, validation, AICc against the
-baselines, and whether d* increases with n.
+baselines, and whether d* increases with n. With --profile, also profile-likelihood intervals
+of the shape parameters (the F test of lmfit.conf_interval), beside the bootstrap ones.
 
 \b
 Examples:
   tradeoff fit sweep/ --out fit/
   tradeoff fit runs.csv --model exp --target error --bootstrap 2000 --out fit/ --json
   tradeoff fit outputs/ --pattern 'd={d}_n={n}_seed={seed}' --loss soft_l1 --out fit/
+  tradeoff fit sweep/ --rate free --profile --out fit/   # does the interval of nu cover 1/2?
 """
 
 
@@ -112,12 +114,21 @@ def fit_command(
         True, "--baselines/--no-baselines", help="Fit the baselines (AICc)."
     ),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Render the plots."),
+    profile: bool = typer.Option(
+        False,
+        "--profile",
+        help="Also profile-likelihood intervals of the shape parameters (linear loss only).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     as_json: bool = typer.Option(
         False, "--json", help="Print one JSON object (model, params, d_star, ...)."
     ),
 ) -> None:
     with user_errors():
+        if profile and loss != "linear":
+            raise InvalidParameterError(
+                f"`--profile` needs `--loss linear` (least squares); got {loss!r}."
+            )
         from fits._fit import fit_tradeoff
         from fits._report import write_report
         from fits._runs import load_runs
@@ -174,7 +185,12 @@ def fit_command(
                 exclude=exclude,
                 rng=seed,
             )
-        files = write_report(result, out, plots=plots, robustness=robust)
+        profiled = None
+        if profile:
+            from fits._profile import profile_intervals
+
+            profiled = profile_intervals(result)
+        files = write_report(result, out, plots=plots, robustness=robust, profile=profiled)
         if as_json:
             payload = result.to_dict(include_draws=False)
             payload.pop("data", None)
@@ -182,11 +198,15 @@ def fit_command(
             payload["files"] = {k: str(v) for k, v in files.items()}
             if robust is not None:
                 payload["robustness"] = robust.to_dict()
+            if profiled is not None:
+                payload["profile"] = profiled.to_dict()
             print_json(payload)
         else:
             typer.echo(result.summary().text)
             if robust is not None:
                 typer.echo(str(robust) + "\n")
+            if profiled is not None:
+                typer.echo(str(profiled) + "\n")
             typer.echo(f"wrote {files['fit']}, {files['report']} and tables/plots in {out}")
 
 

@@ -21,6 +21,9 @@ EXPORTS: dict[str, str] = {
     "DStarEstimate": "fits._result",
     "ConfidenceInterval": "fits._result",
     "load_fit": "fits._result",
+    "profile_intervals": "fits._profile",
+    "ProfileResult": "fits._profile",
+    "ProfileInterval": "fits._profile",
     # outputs
     "write_report": "fits._report",
     "result_tables": "fits._report",

@@ -8,8 +8,8 @@ killed run never leaves a half-written report)::
     report.html              summary, tables and the plots as embedded PNG (base64 data URIs),
                              with each plot's Vega-Lite spec embedded as JSON
     tables/runs.csv, cells.csv, params.csv, d_star.csv, comparison.csv, cv.csv,
-           bootstrap_params.csv, robustness.csv (when given)
-    plots/<name>.html/.png/.svg   for fit, heatmap, dstar, residuals
+           bootstrap_params.csv, robustness.csv and profile.csv (when given)
+    plots/<name>.html/.png/.svg   for fit, heatmap, dstar, residuals (and profile, when given)
 """
 
 from __future__ import annotations
@@ -86,7 +86,11 @@ pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:12px}.verdict{font-s
 
 
 def _report_html(
-    result: Any, images: dict[str, Path], specs: dict[str, Any], robustness: Any
+    result: Any,
+    images: dict[str, Path],
+    specs: dict[str, Any],
+    robustness: Any,
+    profile: Any = None,
 ) -> str:
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Tradeoff fit report</title>",
@@ -101,6 +105,8 @@ def _report_html(
         "dstar": "d*(n) with intervals; hollow marks sit on the edge of the observed difficulties "
         "(not bracketed).",
         "residuals": "Observed minus fitted gap per cell.",
+        "profile": "Profile likelihood of each shape parameter: the interval is where the curve "
+        "is below the dashed level.",
     }
     for name, path in images.items():
         parts += [
@@ -114,6 +120,8 @@ def _report_html(
             f"id='spec-{html.escape(name)}'>{spec}</script><p>The spec is embedded in this page "
             "(script id spec-" + html.escape(name) + ").</p></details>"
         )
+    if profile is not None:
+        parts += ["<h2>Profile-likelihood intervals</h2>", profile.summary_html()]
     if robustness is not None:
         parts += ["<h2>Threshold robustness</h2>", robustness.summary_html()]
     cfg = json.dumps(to_jsonable(result.config), indent=2)
@@ -127,6 +135,7 @@ def write_report(
     *,
     plots: bool = True,
     robustness: Any = None,
+    profile: Any = None,
 ) -> dict[str, Path]:
     """Write ``fit.json``, tables, plots and ``report.html`` into ``out_dir`` (atomically).
 
@@ -139,6 +148,9 @@ def write_report(
         Render the plots (PNG/SVG through vl-convert); the report embeds them.
     robustness : RobustnessResult, optional
         A threshold-robustness check to include (tables/robustness.csv and a report section).
+    profile : ProfileResult, optional
+        Profile-likelihood intervals to include (``profile`` in fit.json, tables/profile.csv,
+        plots/profile.* and a report section).
 
     Returns
     -------
@@ -152,13 +164,20 @@ def write_report(
         payload = result.to_dict()
         if robustness is not None:
             payload["robustness"] = robustness.to_dict()
+        if profile is not None:
+            payload["profile"] = profile.to_dict()
         write_json(tmp / "fit.json", payload)
-        (tmp / "summary.txt").write_text(result.summary().text, encoding="utf-8")
+        summary = result.summary().text
+        if profile is not None:
+            summary += "\n\n" + str(profile)
+        (tmp / "summary.txt").write_text(summary, encoding="utf-8")
         tables_dir = tmp / "tables"
         tables_dir.mkdir()
         tables = result_tables(result)
         if robustness is not None:
             tables["robustness"] = robustness.table
+        if profile is not None:
+            tables["profile"] = profile.table
         for name, frame in tables.items():
             frame.to_csv(tables_dir / f"{name}.csv", index=False)
         images: dict[str, Path] = {}
@@ -168,12 +187,15 @@ def write_report(
 
             plots_dir = tmp / "plots"
             plots_dir.mkdir()
-            for name, chart in fit_charts(result).items():
+            charts = fit_charts(result)
+            if profile is not None:
+                charts["profile"] = profile.chart()
+            for name, chart in charts.items():
                 files = save_chart(chart, plots_dir / name)
                 images[name] = files["png"]
                 specs[name] = chart.to_dict()
         (tmp / "report.html").write_text(
-            _report_html(result, images, specs, robustness), encoding="utf-8"
+            _report_html(result, images, specs, robustness, profile), encoding="utf-8"
         )
     files = {
         "fit": out_dir / "fit.json",
