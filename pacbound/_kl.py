@@ -48,9 +48,12 @@ def flat_inputs(
     """:func:`checked_flat_inputs` without the range checks (for callers that check later)."""
     q_arr = as_float_array(q, "q")
     o_arr = as_float_array(other, other_name)
-    shape = np.broadcast_shapes(q_arr.shape, o_arr.shape)
+    shape = (
+        q_arr.shape if q_arr.shape == o_arr.shape else np.broadcast_shapes(q_arr.shape, o_arr.shape)
+    )
     q_flat, o_flat = (
-        np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1) for a in (q_arr, o_arr)
+        np.ascontiguousarray(a if a.shape == shape else np.broadcast_to(a, shape)).reshape(-1)
+        for a in (q_arr, o_arr)
     )
     return q_flat, o_flat, shape, q_arr.ndim == 0 and o_arr.ndim == 0
 
