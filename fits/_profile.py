@@ -37,6 +37,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from fits._fit import cell_problem
+from fits._varpro import bounded_nelder_mead
 from pacbound.exceptions import InvalidParameterError
 
 __all__ = ["ProfileInterval", "ProfileResult", "profile_intervals"]
@@ -402,8 +403,6 @@ def _profiled_rss(
     theta[j] = v
     if not others:
         return float(problem.objective(theta[None], _ZERO)[0]), warm
-    from scipy.optimize import minimize
-
     lo, hi = model.lo[others], model.hi[others]
 
     def phi(t: NDArray[np.float64]) -> float:
@@ -416,16 +415,14 @@ def _profiled_rss(
     starts = [warm] if np.array_equal(warm, theta_hat[others]) else [warm, theta_hat[others]]
     for start in starts:  # warm start along the profile, and the optimum's
         x0 = np.clip(start, lo, hi)
-        res = minimize(
+        res = bounded_nelder_mead(
             phi,
             x0,
-            method="Nelder-Mead",
-            bounds=list(zip(lo, hi, strict=True)),
-            options={
-                "xatol": 1e-7,
-                "fatol": 1e-11 * max(abs(phi(x0)), 1e-300),
-                "maxiter": 600 * len(others),
-            },
+            lo,
+            hi,
+            xatol=1e-7,
+            fatol=1e-11 * max(abs(phi(x0)), 1e-300),
+            maxiter=600 * len(others),
         )
         if res.fun < best_f:
             best_x, best_f = np.clip(res.x, lo, hi), float(res.fun)

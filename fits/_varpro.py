@@ -318,7 +318,7 @@ def refine(
     ``problem`` is the (cell-level) problem for the projected objective; ``rows_problem`` the
     run-level one used for a robust loss (each run its own residual).
     """
-    from scipy.optimize import least_squares, minimize
+    from scipy.optimize import least_squares
 
     model = problem.model
     lo, hi = model.lo, model.hi
@@ -328,19 +328,16 @@ def refine(
         return float(problem.objective(np.clip(t, lo, hi)[None], zero)[0])
 
     f0 = phi(theta0)
-    res = minimize(
+    res = bounded_nelder_mead(
         phi,
         theta0,
-        method="Nelder-Mead",
-        bounds=list(zip(lo, hi, strict=True)),
-        options={
-            "xatol": 1e-8,
-            "fatol": 1e-11 * max(abs(f0), 1e-300),
-            "maxiter": 400 * len(theta0),
-            "adaptive": model.n_shape > 2,
-            "initial_simplex": theta0
-            + np.vstack([np.zeros(len(theta0)), 1e-4 * np.eye(len(theta0))]),
-        },
+        lo,
+        hi,
+        xatol=1e-8,
+        fatol=1e-11 * max(abs(f0), 1e-300),
+        maxiter=400 * len(theta0),
+        adaptive=model.n_shape > 2,
+        initial_simplex=theta0 + np.vstack([np.zeros(len(theta0)), 1e-4 * np.eye(len(theta0))]),
     )
     theta = np.clip(res.x if res.fun <= f0 else theta0, lo, hi)
     amps, rss = problem.solve(theta[None], zero)
@@ -378,6 +375,34 @@ def refine(
         success, message, nfev = bool(ls.success), str(ls.message), nfev + int(ls.nfev)
         cost = float(ls.cost)
     return RefineResult(theta, amps[0], float(rss[0]), cost, success, message, nfev, f_scale)
+
+
+def bounded_nelder_mead(
+    phi: Any,
+    x0: NDArray[np.float64],
+    lo: NDArray[np.float64],
+    hi: NDArray[np.float64],
+    *,
+    xatol: float,
+    fatol: float,
+    maxiter: int,
+    adaptive: bool = False,
+    initial_simplex: NDArray[np.float64] | None = None,
+) -> Any:
+    """scipy's Nelder–Mead on ``phi`` inside the box [lo, hi] (the searches of the fits)."""
+    from scipy.optimize import minimize
+
+    options: dict[str, Any] = {
+        "xatol": xatol,
+        "fatol": fatol,
+        "maxiter": maxiter,
+        "adaptive": adaptive,
+    }
+    if initial_simplex is not None:
+        options["initial_simplex"] = initial_simplex
+    return minimize(
+        phi, x0, method="Nelder-Mead", bounds=list(zip(lo, hi, strict=True)), options=options
+    )
 
 
 def _residuals(
