@@ -10,7 +10,8 @@ Stages, each a ``tradeoff`` command run as a subprocess (so the report is exactl
 gets from the CLI):
 
 1. ``tradeoff sweep run paper/specs/{epochs,steps,bins}.toml --out paper/runs/<name>``
-2. ``tradeoff fit paper/runs/<name> --model sq_dist --target error|loss --out paper/results/...``
+2. ``tradeoff fit paper/runs/<name> --model sq_dist --target error|loss --out paper/results/...``,
+   and with ``--rate free --profile`` (is the budget exponent of the gap 1/2?)
 3. ``tradeoff sweep examples`` then ``tradeoff fit --examples`` (threshold robustness)
 4. ``tradeoff sweep theory paper/runs/<name> --out paper/results/theory-<name>``
 5. Figures (Altair, saved offline through vl-convert) and tables from those outputs, the
@@ -45,7 +46,7 @@ from figures import (
 )
 from narrative import discussion, summary
 from paths import MODELS, PAPER, RESULTS, ROOT, RUNS, SWEEPS, TARGETS
-from tables import accuracy_table, dstar_table, md_table, observed_dstar
+from tables import accuracy_table, dstar_table, md_table, observed_dstar, rate_table
 
 
 def tradeoff(*args: str, log: list[str]) -> subprocess.CompletedProcess:
@@ -101,6 +102,43 @@ def run_fits(log: list[str], bootstrap: int) -> dict:
                     target,
                     "--bootstrap",
                     str(bootstrap),
+                    "--out",
+                    str(folder.relative_to(ROOT)),
+                    "--json",
+                    log=log,
+                )
+                key = (name, model, target)
+                if proc.returncode == 0:
+                    out[key] = json.loads((folder / "fit.json").read_text())
+                else:
+                    out[key] = {"refused": proc.stderr.strip().removeprefix("error: ")}
+    return out
+
+
+def run_rate_tests(log: list[str], bootstrap: int) -> dict:
+    """The budget exponent fitted free (gap ~ n^-nu) with bootstrap and profile intervals, for
+    each sweep that varies n with difficulty mixtures, each fit form and each target."""
+    out = {}
+    for name in ("epochs", "steps"):
+        if not (RUNS / name / "runs").is_dir():
+            continue
+        for model in MODELS:
+            for target in TARGETS:
+                folder = RESULTS / f"rate-{name}-{_tag(model)}-{target}"
+                proc = tradeoff(
+                    "fit",
+                    f"paper/runs/{name}",
+                    "--model",
+                    model,
+                    "--rate",
+                    "free",
+                    "--profile",
+                    "--target",
+                    target,
+                    "--bootstrap",
+                    str(bootstrap),
+                    "--no-cv",
+                    "--no-plots",
                     "--out",
                     str(folder.relative_to(ROOT)),
                     "--json",
@@ -209,6 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_sweeps:
         run_sweeps(args.workers, log)
     fit_json = run_fits(log, args.bootstrap)
+    rates = run_rate_tests(log, args.bootstrap)
     robust = run_robustness(log, min(args.bootstrap, 200))
     theory = run_theory(log)
     frames = {name: runs_table(name) for name in SWEEPS if (RUNS / name / "runs").is_dir()}
@@ -251,6 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         ]
         context[f"theory_table_{name}"] = md_table(cells, ".3g")
         context[f"theory_dstar_{name}"] = md_table(pd.DataFrame(res["dstar"]), ".3g")
+    context["rate_table"], context["rate_notes"] = rate_table(rates)
     for name in ("epochs", "bins"):
         lines = []
         for model in MODELS:

@@ -93,3 +93,62 @@ def observed_dstar(frame: pd.DataFrame, draws: int = 2000) -> pd.DataFrame:
         row.update({f"P(d={d:g} best)": float(w) for d, w in zip(ds, wins, strict=True)})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _interval(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> str:
+    return f"[{'<=' if lo_open else ''}{lo:.3g}, {'>=' if hi_open else ''}{hi:.3g}]"
+
+
+def rate_table(rates: dict) -> tuple[str, str]:
+    """The fitted budget exponent nu per sweep, fit form and target, with both intervals; notes.
+
+    ``rates`` maps (sweep, model, target) to a fit.json with ``profile`` (or
+    ``{"refused": reason}``).
+    """
+    rows, notes = [], []
+    for (name, model, target), fit in rates.items():
+        where = f"{name}, `{model}`, {target}"
+        if "refused" in fit:
+            rows.append({"sweep": name, "model": model, "target": target, "nu": "refused"})
+            reason = fit["refused"].split(": ", 1)[-1].split(". ")[0]
+            notes.append(f"- {where}: refused ({reason}).")
+            continue
+        nu = fit["params"]["nu"]
+        boot = fit["intervals"].get("nu")
+        prof = fit["profile"]["intervals"]["nu"]
+        boot_text = _interval(boot["low"], boot["high"]) if boot else "-"
+        prof_text = _interval(prof["low"], prof["high"], prof["low_open"], prof["high_open"])
+        boot_covers = bool(boot) and boot["low"] <= 0.5 <= boot["high"]
+        prof_covers = prof["low"] <= 0.5 <= prof["high"]
+        rows.append(
+            {
+                "sweep": name,
+                "model": model,
+                "target": target,
+                "nu": f"{nu:.3g}",
+                "bootstrap": boot_text,
+                "profile": prof_text,
+                "1/2 in bootstrap": "yes" if boot_covers else "no",
+                "1/2 in profile": "yes" if prof_covers else "no",
+            }
+        )
+        if boot_covers and prof_covers:
+            verdict = "both intervals cover 1/2: consistent with the theory's rate"
+        elif not boot_covers and not prof_covers:
+            side = "faster" if nu > 0.5 else "slower"
+            verdict = f"both intervals exclude 1/2: the gap shrinks {side} than n^-1/2 here"
+        else:
+            verdict = "the two intervals disagree about 1/2: inconclusive"
+        bound_lo, bound_hi = fit["config"]["bounds"]["nu"]
+        boot_at_bounds = bool(boot) and (
+            boot["low"] <= bound_lo * 1.001 or boot["high"] >= bound_hi * 0.999
+        )
+        if prof["low_open"] or prof["high_open"] or boot_at_bounds:
+            verdict += (
+                f" (an interval reaches the bound of nu, [{bound_lo:g}, {bound_hi:g}]: these runs do "
+                "not pin nu down on that side)"
+            )
+        notes.append(f"- {where}: nu = {nu:.3g}; {verdict}.")
+    if not rows:
+        return "(not run)", ""
+    return md_table(pd.DataFrame(rows)), "\n".join(notes)
