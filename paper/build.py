@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> None:
         context[f"robust_{name}"] = "\n" + "\n".join(lines) if lines else "(not run)"
     for key, path in figs.items():
         context[f"fig_{key}"] = path
-    context["summary"] = summary(frames, fit_json, theory, t1)
+    context["summary"] = summary(frames, fit_json, theory, t1, rates)
     context["discussion"] = discussion(frames, theory, t1)
     report = build_report(context)
     missing = sorted({p.split("}}")[0] for p in report.split("{{")[1:]})

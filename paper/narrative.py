@@ -138,7 +138,39 @@ def _kl_trend(frame: pd.DataFrame) -> str:
     )
 
 
-def summary(frames: dict, fit_json: dict, theory: dict, table1: pd.DataFrame) -> str:
+def _rate_line(rates: dict) -> str | None:
+    """How many free-rate fits put 1/2 inside, outside or across their nu intervals."""
+    fitted = {k: v for k, v in rates.items() if "refused" not in v}
+    if not rates:
+        return None
+    inside = outside = mixed = 0
+    faster = 0
+    for fit in fitted.values():
+        boot = fit["intervals"].get("nu")
+        prof = fit["profile"]["intervals"]["nu"]
+        covers = [
+            bool(boot) and boot["low"] <= 0.5 <= boot["high"],
+            prof["low"] <= 0.5 <= prof["high"],
+        ]
+        if all(covers):
+            inside += 1
+        elif not any(covers):
+            outside += 1
+            faster += fit["params"]["nu"] > 0.5
+        else:
+            mixed += 1
+    return (
+        f"- Budget exponent of the gap fitted free (theory: n^-1/2): {len(rates) - len(fitted)} of "
+        f"{len(rates)} fits refused; of the {len(fitted)} others, both 95% intervals (bootstrap and "
+        f"profile) cover 1/2 in {inside}, both exclude it in {outside}"
+        + (f" ({faster} with the gap shrinking faster)" if outside else "")
+        + f", and they disagree in {mixed}."
+    )
+
+
+def summary(
+    frames: dict, fit_json: dict, theory: dict, table1: pd.DataFrame, rates: dict | None = None
+) -> str:
     lines = ["## Summary", ""]
     if "epochs" in frames:
         text, bests = _best_line(frames["epochs"])
@@ -169,6 +201,9 @@ def summary(frames: dict, fit_json: dict, theory: dict, table1: pd.DataFrame) ->
             f"{len(runs)} runs (smallest {runs['bound'].min():.3f}); its minimiser over d equals "
             f"the empirical d\\* at {int(dstar['agree'].sum())} of {len(dstar)} budgets."
         )
+    rate = _rate_line(rates or {})
+    if rate:
+        lines.append(rate)
     best = table1.loc[table1.groupby("dataset")["p_best"].idxmax()]
     t1 = "; ".join(
         f"{r['dataset']}: {r['third']} (P = {r['p_best']:.2f})" for _, r in best.iterrows()
