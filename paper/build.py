@@ -84,20 +84,24 @@ def _tag(model: str) -> str:
     return model.replace(",", "-")
 
 
-def run_fits(log: list[str], bootstrap: int) -> dict:
-    """Fit each sweep with each form on each target; return fit.json contents or the refusal."""
+def _fit_grid(
+    log: list[str], sweeps: tuple[str, ...], prefix: str, bootstrap: int, *extra: str
+) -> dict:
+    """``tradeoff fit`` on each sweep x form x target; (sweep, form, target) -> fit.json or
+    ``{"refused": reason}``."""
     out = {}
-    for name in SWEEPS:
+    for name in sweeps:
         if not (RUNS / name / "runs").is_dir():
             continue
         for model in MODELS:
             for target in TARGETS:
-                folder = RESULTS / f"fit-{name}-{_tag(model)}-{target}"
+                folder = RESULTS / f"{prefix}-{name}-{_tag(model)}-{target}"
                 proc = tradeoff(
                     "fit",
                     f"paper/runs/{name}",
                     "--model",
                     model,
+                    *extra,
                     "--target",
                     target,
                     "--bootstrap",
@@ -113,43 +117,18 @@ def run_fits(log: list[str], bootstrap: int) -> dict:
                 else:
                     out[key] = {"refused": proc.stderr.strip().removeprefix("error: ")}
     return out
+
+
+def run_fits(log: list[str], bootstrap: int) -> dict:
+    """Fit each sweep with each form on each target; return fit.json contents or the refusal."""
+    return _fit_grid(log, SWEEPS, "fit", bootstrap)
 
 
 def run_rate_tests(log: list[str], bootstrap: int) -> dict:
     """The budget exponent fitted free (gap ~ n^-nu) with bootstrap and profile intervals, for
     each sweep that varies n with difficulty mixtures, each fit form and each target."""
-    out = {}
-    for name in ("epochs", "steps"):
-        if not (RUNS / name / "runs").is_dir():
-            continue
-        for model in MODELS:
-            for target in TARGETS:
-                folder = RESULTS / f"rate-{name}-{_tag(model)}-{target}"
-                proc = tradeoff(
-                    "fit",
-                    f"paper/runs/{name}",
-                    "--model",
-                    model,
-                    "--rate",
-                    "free",
-                    "--profile",
-                    "--target",
-                    target,
-                    "--bootstrap",
-                    str(bootstrap),
-                    "--no-cv",
-                    "--no-plots",
-                    "--out",
-                    str(folder.relative_to(ROOT)),
-                    "--json",
-                    log=log,
-                )
-                key = (name, model, target)
-                if proc.returncode == 0:
-                    out[key] = json.loads((folder / "fit.json").read_text())
-                else:
-                    out[key] = {"refused": proc.stderr.strip().removeprefix("error: ")}
-    return out
+    extra = ("--rate", "free", "--profile", "--no-cv", "--no-plots")
+    return _fit_grid(log, ("epochs", "steps"), "rate", bootstrap, *extra)
 
 
 def run_robustness(log: list[str], bootstrap: int) -> dict:
