@@ -6,7 +6,6 @@ For bug reports and for reading benchmark figures: ``tradeoff env`` prints it, a
 
 from __future__ import annotations
 
-import os
 import platform
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -91,12 +90,6 @@ def installed_version(name: str) -> str | None:
         return None
 
 
-def _cpus() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def _cuda() -> tuple[str, tuple[str, ...]]:
     import torch
 
@@ -122,6 +115,7 @@ def environment_report() -> EnvironmentReport:
     True
     """
     from pacbound import kl_inverse_backend
+    from pacbound._kl_inverse_backend import available_cpus
 
     cuda, gpus = _cuda()
     packages = {name: installed_version(name) or "missing" for name in REQUIRED}
@@ -130,7 +124,7 @@ def environment_report() -> EnvironmentReport:
         version=installed_version("sft-tradeoff") or "unknown",
         python=f"{platform.python_version()} ({platform.python_implementation()})",
         platform=f"{platform.system()} {platform.machine()}",
-        cpus=_cpus(),
+        cpus=available_cpus(),
         kl_inverse_backend=kl_inverse_backend(),
         cuda=cuda,
         gpus=gpus,

@@ -29,6 +29,7 @@ from pacbound.exceptions import InvalidParameterError
 
 __all__ = [
     "MIN_ELEMENTS_PER_THREAD",
+    "available_cpus",
     "compiled_interior",
     "compiled_kernel",
     "kl_inverse_backend",
@@ -96,11 +97,16 @@ def thread_count(n_elements: int) -> int:
             )
     elif n_elements < 2 * MIN_ELEMENTS_PER_THREAD:
         return 1
-    elif hasattr(os, "sched_getaffinity"):
-        limit = len(os.sched_getaffinity(0))
     else:
-        limit = os.cpu_count() or 1
+        limit = available_cpus()
     return max(1, min(limit, n_elements // MIN_ELEMENTS_PER_THREAD))
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def kl_inverse_backend() -> str:
