@@ -183,24 +183,36 @@ def _kl_inv(q: ArrayLike, c: ArrayLike, *, lower: bool) -> NDArray[np.float64] |
     qf, cf, shape, scalar = flat_inputs(q, c, "c")
     out = np.empty(qf.shape, dtype=np.float64)
     kernel = compiled_kernel()
-    # The kernel checks that every pair is interior (so valid) as it goes: the common case.
-    if kernel is not None and compiled_interior(kernel, qf, cf, out, lower=lower):
-        return shaped(out, shape, scalar)
-    check_flat_ranges(qf, cf, "c", math.inf)
-    # Interior: 2.2e-308 <= q < 1 - 2^-53 ... handled by the iteration; the rest in closed form.
-    q_min = _LOWER_Q_MIN if lower else TINY
-    interior = (qf >= q_min) & (qf < _ONE_BELOW) & (cf > 0.0) & (cf < _C_HUGE)
-    if interior.all():
-        _inverse_interior(qf, cf, out, lower=lower)
+    # The kernel checks that its pairs are interior (so valid) as it goes: the common case
+    # leaves nothing pending, and then needs neither the range checks nor the masks.
+    if kernel is None:
+        pending = [(0, qf.size)]
     else:
-        idx = np.flatnonzero(interior)
-        if idx.size:
-            sub = np.empty(idx.size, dtype=np.float64)
-            _inverse_interior(qf[idx], cf[idx], sub, lower=lower)
-            out[idx] = sub
-        rest = np.flatnonzero(~interior)
-        out[rest] = _inverse_edges(qf[rest], cf[rest], lower=lower)
+        pending = compiled_interior(kernel, qf, cf, out, lower=lower)
+    if pending:
+        check_flat_ranges(qf, cf, "c", math.inf)
+        for lo, hi in pending:
+            _inverse_masked(qf[lo:hi], cf[lo:hi], out[lo:hi], lower=lower)
     return shaped(out, shape, scalar)
+
+
+def _inverse_masked(
+    q: NDArray[np.float64], c: NDArray[np.float64], out: NDArray[np.float64], *, lower: bool
+) -> None:
+    """Inverses of checked pairs into ``out``: the interior by the iteration, the rest in
+    closed form."""
+    q_min = _LOWER_Q_MIN if lower else TINY
+    interior = (q >= q_min) & (q < _ONE_BELOW) & (c > 0.0) & (c < _C_HUGE)
+    if interior.all():
+        _inverse_interior(q, c, out, lower=lower)
+        return
+    idx = np.flatnonzero(interior)
+    if idx.size:
+        sub = np.empty(idx.size, dtype=np.float64)
+        _inverse_interior(q[idx], c[idx], sub, lower=lower)
+        out[idx] = sub
+    rest = np.flatnonzero(~interior)
+    out[rest] = _inverse_edges(q[rest], c[rest], lower=lower)
 
 
 def _nudge(x: NDArray[np.float64], toward: float) -> NDArray[np.float64]:
@@ -247,8 +259,9 @@ def _inverse_interior(
     the numpy passes below; both carry out the same algorithm.
     """
     kernel = compiled_kernel()
-    if kernel is None or not compiled_interior(kernel, q, c, out, lower=lower):
-        _inverse_interior_numpy(q, c, out, lower=lower)
+    pending = [(0, q.size)] if kernel is None else compiled_interior(kernel, q, c, out, lower=lower)
+    for lo, hi in pending:
+        _inverse_interior_numpy(q[lo:hi], c[lo:hi], out[lo:hi], lower=lower)
 
 
 def _inverse_interior_numpy(

@@ -133,36 +133,40 @@ def compiled_interior(
     out: NDArray[np.float64],
     *,
     lower: bool,
-) -> bool:
+) -> list[tuple[int, int]]:
     """Inverses by the compiled kernel, split over :func:`thread_count` threads.
 
-    ``q``, ``c`` and ``out`` are contiguous 1-D float64 arrays of one length. Returns True
-    when every pair lay in the kernel's interior domain and ``out`` holds the inverses; False
-    (``out`` partly written) as soon as a pair does not: the caller then takes its masked path.
+    ``q``, ``c`` and ``out`` are contiguous 1-D float64 arrays of one length. Each thread's
+    share is written block by block up to its first block with a pair outside the kernel's
+    interior domain (an edge, NaN, an invalid value). Returns the ranges ``(start, stop)`` left
+    unwritten, for the caller's masked path: empty when every pair was interior.
     """
     n = q.size
     threads = thread_count(n)
+    bounds = [int(b) for b in np.linspace(0, n, threads + 1).astype(np.int64)]
     if threads == 1:
-        return bool(kernel.interior(q, c, out, lower))
-    bounds = np.linspace(0, n, threads + 1).astype(np.int64)
-    done: list[bool] = []
+        done = int(kernel.interior(q, c, out, lower))
+        return [(done, n)] if done < n else []
+    written: dict[int, int] = {}
     errors: list[BaseException] = []
 
     def work(start: int, stop: int) -> None:
         try:
-            done.append(bool(kernel.interior(q[start:stop], c[start:stop], out[start:stop], lower)))
+            written[start] = start + int(
+                kernel.interior(q[start:stop], c[start:stop], out[start:stop], lower)
+            )
         except BaseException as exc:  # re-raised in the calling thread below
             errors.append(exc)
 
     workers = [
-        threading.Thread(target=work, args=(int(lo), int(hi)), daemon=True)
+        threading.Thread(target=work, args=(lo, hi), daemon=True)
         for lo, hi in itertools.pairwise(bounds[1:])
     ]
     for worker in workers:
         worker.start()
-    work(0, int(bounds[1]))  # this thread takes the first share
+    work(0, bounds[1])  # this thread takes the first share
     for worker in workers:
         worker.join()
     if errors:
         raise errors[0]
-    return all(done)
+    return [(written[lo], hi) for lo, hi in itertools.pairwise(bounds) if written[lo] < hi]

@@ -22,13 +22,13 @@
  * that the conservative step's rounding-error bound E assumes. Floating-point contraction is
  * off (see setup.py), so every product and sum rounds once, as in numpy.
  *
- * Interface (Python): interior(q, c, out, lower[, baseline]) -> bool, with q, c, out
+ * Interface (Python): interior(q, c, out, lower[, baseline]) -> int, with q, c, out
  * contiguous float64 buffers of one length. It computes out block by block (256 pairs) after
  * checking that every pair of the block lies in the interior domain, Q_MIN <= q < 1 - 2^-53
  * (Q_MIN_UPPER = 2^-1022 for the sup, Q_MIN_LOWER = 1e-280 for the inf) and
- * 0 < c < C_MAX = 1e3, where the algorithm needs no special case; at the first block that
- * does not (an edge, NaN), it returns False and the caller takes its masked path. Releases the
- * GIL while it runs.
+ * 0 < c < C_MAX = 1e3, where the algorithm needs no special case. It returns how many leading
+ * pairs it wrote: all of them, or up to the first block that holds an edge or NaN, from which
+ * on the caller takes its masked path. Releases the GIL while it runs.
  * baseline=True runs the SSE2 loops even where the AVX2 ones were chosen (for the tests: the
  * two must agree to the bit, since no operation is contracted or reordered between them).
  * elementary(x, out, which) applies the kernel's own log (0), log1p (1) or exp (2), for tests.
@@ -382,8 +382,9 @@ KERNEL_INLINE int block_in_domain(const double *restrict q, const double *restri
     return inside;
 }
 
-/* Returns 0, at the first block with a pair outside the interior domain, else 1. */
-KERNEL_INLINE int inverse_blocks(const double *restrict q, const double *restrict c,
+/* The number of leading pairs written: n, or the start of the first block with a pair outside
+ * the interior domain. */
+KERNEL_INLINE Py_ssize_t inverse_blocks(const double *restrict q, const double *restrict c,
                                  double *restrict out, Py_ssize_t n, int lower) {
     double a[BLOCK], ac[BLOCK], x[BLOCK], xc[BLOCK], d[BLOCK], t[BLOCK];
     const double q_min = lower ? Q_MIN_LOWER : Q_MIN_UPPER;
@@ -391,7 +392,7 @@ KERNEL_INLINE int inverse_blocks(const double *restrict q, const double *restric
         const Py_ssize_t m = n - s < BLOCK ? n - s : BLOCK;
         const double *qs = q + s, *cs = c + s;
         double *outs = out + s;
-        if (!block_in_domain(qs, cs, m, q_min)) return 0;
+        if (!block_in_domain(qs, cs, m, q_min)) return s;
         for (Py_ssize_t i = 0; i < m; ++i)
             start_exponent(qs[i], cs[i], lower, &a[i], &ac[i], &t[i]);
         for (Py_ssize_t i = 0; i < m; ++i)
@@ -408,36 +409,36 @@ KERNEL_INLINE int inverse_blocks(const double *restrict q, const double *restric
         for (Py_ssize_t i = 0; i < m; ++i)
             outs[i] = conservative_finish(a[i], ac[i], x[i], t[i], lower);
     }
-    return 1;
+    return n;
 }
 
 #ifdef KERNEL_X86_DISPATCH
 /* The same loops compiled for AVX2 + FMA (x86-64-v3); used when the CPU has both. */
-__attribute__((target("arch=x86-64-v3"), noinline)) static int inverse_upper_v3(
+__attribute__((target("arch=x86-64-v3"), noinline)) static Py_ssize_t inverse_upper_v3(
     const double *restrict q, const double *restrict c, double *restrict out, Py_ssize_t n) {
     return inverse_blocks(q, c, out, n, 0);
 }
 
-__attribute__((target("arch=x86-64-v3"), noinline)) static int inverse_lower_v3(
+__attribute__((target("arch=x86-64-v3"), noinline)) static Py_ssize_t inverse_lower_v3(
     const double *restrict q, const double *restrict c, double *restrict out, Py_ssize_t n) {
     return inverse_blocks(q, c, out, n, 1);
 }
 #endif
 
-KERNEL_NOINLINE static int inverse_upper_base(const double *restrict q,
+KERNEL_NOINLINE static Py_ssize_t inverse_upper_base(const double *restrict q,
                                                const double *restrict c,
                                                double *restrict out, Py_ssize_t n) {
     return inverse_blocks(q, c, out, n, 0);
 }
 
-KERNEL_NOINLINE static int inverse_lower_base(const double *restrict q,
+KERNEL_NOINLINE static Py_ssize_t inverse_lower_base(const double *restrict q,
                                                const double *restrict c,
                                                double *restrict out, Py_ssize_t n) {
     return inverse_blocks(q, c, out, n, 1);
 }
 
-typedef int (*inverse_fn)(const double *restrict, const double *restrict, double *restrict,
-                           Py_ssize_t);
+typedef Py_ssize_t (*inverse_fn)(const double *restrict, const double *restrict,
+                                 double *restrict, Py_ssize_t);
 static inverse_fn inverse_upper = inverse_upper_base;
 static inverse_fn inverse_lower = inverse_lower_base;
 static const char *kernel_isa = "baseline";
@@ -493,14 +494,14 @@ static PyObject *interior(PyObject *self, PyObject *args) {
         Py_ssize_t n = qv.len / 8;
         const double *q = qv.buf, *c = cv.buf;
         double *out = ov.buf;
-        int done;
+        Py_ssize_t done;
         Py_BEGIN_ALLOW_THREADS
         if (baseline)
             done = lower ? inverse_lower_base(q, c, out, n) : inverse_upper_base(q, c, out, n);
         else
             done = lower ? inverse_lower(q, c, out, n) : inverse_upper(q, c, out, n);
         Py_END_ALLOW_THREADS
-        result = PyBool_FromLong(done);
+        result = PyLong_FromSsize_t(done);
     }
     PyBuffer_Release(&qv);
     PyBuffer_Release(&cv);
@@ -544,10 +545,10 @@ static PyObject *elementary(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"interior", interior, METH_VARARGS,
-     "interior(q, c, out, lower, baseline=False) -> bool: the kl inverses of (q, c) into\n"
-     "out, if every pair lies in the interior domain (Q_MIN_UPPER or Q_MIN_LOWER <= q <\n"
-     "1 - 2^-53, 0 < c < C_MAX); False, with out partly written, at the first block that\n"
-     "does not. baseline=True runs the SSE2 loops even where AVX2 ones were chosen."},
+     "interior(q, c, out, lower, baseline=False) -> int: the kl inverses of (q, c) into\n"
+     "out, block by block while every pair lies in the interior domain (Q_MIN_UPPER or\n"
+     "Q_MIN_LOWER <= q < 1 - 2^-53, 0 < c < C_MAX); returns how many leading pairs it wrote.\n"
+     "baseline=True runs the SSE2 loops even where AVX2 ones were chosen."},
     {"elementary", elementary, METH_VARARGS,
      "elementary(x, out, which): the kernel's own log (0), log1p (1) or exp (2) of x into out."},
     {NULL, NULL, 0, NULL},

@@ -63,7 +63,7 @@ def test_threads_give_the_single_thread_result(monkeypatch: pytest.MonkeyPatch, 
     one = inverse(q, c)
     monkeypatch.setenv("PACBOUND_THREADS", "4")
     np.testing.assert_array_equal(inverse(q, c), one)
-    # edges anywhere (here in the last thread's share) send all of it down the masked path
+    # edges (here in the last thread's share) send only that share's rest to the masked path
     q[-5:] = [0.0, 1.0, np.nan, 0.5, 0.5]
     c[-5:] = [0.1, 0.1, 0.1, 0.0, np.inf]
     mixed = inverse(q, c)
@@ -71,6 +71,23 @@ def test_threads_give_the_single_thread_result(monkeypatch: pytest.MonkeyPatch, 
     with use_numpy_backend():
         edges = inverse(q[-5:], c[-5:])
     np.testing.assert_array_equal(mixed[-5:], edges)
+
+
+@needs_kernel
+def test_compiled_interior_reports_only_the_unwritten_ranges(monkeypatch) -> None:
+    from pacbound._kl_inverse_backend import compiled_interior
+
+    kernel = compiled_kernel()
+    n = 4 * MIN_ELEMENTS_PER_THREAD
+    q, c = _mixed_inputs(n)
+    q[n // 4 + 300] = 0.0  # an edge in the second of four shares, in its second block
+    out = np.empty(n)
+    monkeypatch.setenv("PACBOUND_THREADS", "4")
+    assert compiled_interior(kernel, q, c, out, lower=False) == [(n // 4 + 256, n // 2)]
+    monkeypatch.setenv("PACBOUND_THREADS", "1")
+    assert compiled_interior(kernel, q, c, out, lower=False) == [(n // 4 + 256, n)]
+    q[n // 4 + 300] = 0.5
+    assert compiled_interior(kernel, q, c, out, lower=False) == []
 
 
 def _child_inverse(queue) -> None:
