@@ -189,10 +189,9 @@ def _kl_inv(q: ArrayLike, c: ArrayLike, *, lower: bool) -> NDArray[np.float64] |
         pending = [(0, qf.size)]
     else:
         pending = compiled_interior(kernel, qf, cf, out, lower=lower)
-    if pending:
-        check_flat_ranges(qf, cf, "c", math.inf)
-        for lo, hi in pending:
-            _inverse_masked(qf[lo:hi], cf[lo:hi], out[lo:hi], lower=lower)
+    for lo, hi in pending:  # only here can an invalid value be (written pairs were valid)
+        check_flat_ranges(qf[lo:hi], cf[lo:hi], "c", math.inf)
+        _inverse_masked(qf[lo:hi], cf[lo:hi], out[lo:hi], lower=lower)
     return shaped(out, shape, scalar)
 
 

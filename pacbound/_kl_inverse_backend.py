@@ -143,10 +143,10 @@ def compiled_interior(
     """
     n = q.size
     threads = thread_count(n)
-    bounds = [int(b) for b in np.linspace(0, n, threads + 1).astype(np.int64)]
     if threads == 1:
         done = int(kernel.interior(q, c, out, lower))
         return [(done, n)] if done < n else []
+    bounds = [n * i // threads for i in range(threads + 1)]
     written: dict[int, int] = {}
     errors: list[BaseException] = []
 
