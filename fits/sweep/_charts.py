@@ -13,6 +13,17 @@ import pandas as pd
 __all__ = ["sweep_charts", "theory_charts"]
 
 
+def _labelled_long(
+    frame: pd.DataFrame, ids: list[str], labels: dict[str, str], var_name: str, value_name: str
+) -> pd.DataFrame:
+    """``frame`` melted over the columns of ``labels`` (long form), each named by its label."""
+    long = frame.melt(
+        id_vars=ids, value_vars=list(labels), var_name=var_name, value_name=value_name
+    )
+    long[var_name] = long[var_name].map(labels)
+    return long
+
+
 def sweep_charts(runs: pd.DataFrame) -> dict[str, Any]:
     """Three charts of a synthetic sweep's runs table (:func:`fits.load_runs`).
 
@@ -27,18 +38,16 @@ def sweep_charts(runs: pd.DataFrame) -> dict[str, Any]:
     frame = runs.copy()
     frame["budget_mode"] = frame["budget_mode"].fillna("unknown")
     rows = {"row": alt.Row("budget_mode:N", title="budget mode")}
-    long = frame.melt(
-        id_vars=["n", "difficulty", "seed", "budget_mode"],
-        value_vars=["test_acc_inrange", "test_acc_extrap", "test_acc"],
-        var_name="slice",
-        value_name="accuracy",
-    )
-    long["slice"] = long["slice"].map(
+    long = _labelled_long(
+        frame,
+        ["n", "difficulty", "seed", "budget_mode"],
         {
             "test_acc_inrange": "in-range (ops 1-4)",
             "test_acc_extrap": "extrapolation (ops 5-8)",
             "test_acc": "all (uniform over ops)",
-        }
+        },
+        "slice",
+        "accuracy",
     )
     slices = (
         alt.Chart(long)
@@ -105,13 +114,8 @@ def theory_charts(result) -> dict:
         "plugin_bound": "plug-in bound",
         "tv": "TV term (extrapolation)",
     }
-    long = cell.melt(
-        id_vars=["budget_mode", "n", "difficulty"],
-        value_vars=[c for c in series if cell[c].notna().any()],
-        var_name="term",
-        value_name="value",
-    )
-    long["term"] = long["term"].map(series)
+    present = {c: label for c, label in series.items() if cell[c].notna().any()}
+    long = _labelled_long(cell, ["budget_mode", "n", "difficulty"], present, "term", "value")
     top = max(1.05, float(np.nanmax(long["value"])) * 1.05)
     base = alt.Chart().encode(
         x=alt.X("difficulty:Q", title="training difficulty d"),
@@ -126,18 +130,16 @@ def theory_charts(result) -> dict:
         .facet(column=alt.Column("n:O", title="budget n"), row=alt.Row("budget_mode:N"))
         .properties(title="PAC-Bayes bound terms against the observed test error")
     )
-    ds = result.dstar.melt(
-        id_vars=["budget_mode", "n"],
-        value_vars=["dstar_empirical", "dstar_bound", "dstar_plugin"],
-        var_name="which",
-        value_name="d",
-    )
-    ds["which"] = ds["which"].map(
+    ds = _labelled_long(
+        result.dstar,
+        ["budget_mode", "n"],
         {
             "dstar_empirical": "empirical (lowest test error)",
             "dstar_bound": "certified bound minimiser",
             "dstar_plugin": "plug-in bound minimiser",
-        }
+        },
+        "which",
+        "d",
     )
     dstar = (
         alt.Chart(ds.dropna())
