@@ -9,8 +9,8 @@ least-squares objective ``sum_i w_i (r_i - f_i)^2`` over the runs, with the same
 (shapes inside the model's bounds, A, B >= 0), on the same bootstrap draws (seeds resampled
 within cells, weights re-estimated per draw).
 
-- ours: :func:`fits._fit.fit_core` (grid + batched pattern search + Nelder–Mead) and
-  :func:`fits._bootstrap.run_bootstrap` (vectorised grid for all draws, warm start plus
+- ours: :func:`fits.estimate._core.fit_core` (grid + batched pattern search + Nelder–Mead) and
+  :func:`fits.estimate._bootstrap.run_bootstrap` (vectorised grid for all draws, warm start plus
   restarts, batched Levenberg–Marquardt);
 - naive: for the full data and for each draw, ``curve_fit`` (trf, bounds) from 8 starts (a
   scrambled Sobol design over the shape bounds), keeping the best. It is timed on the full fit
@@ -32,9 +32,9 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.stats import qmc
 
 from fits import ModelSpec, TradeoffModel, prepare_data
-from fits._bootstrap import resample, run_bootstrap
-from fits._cells import inverse_variance_weights
-from fits._fit import fit_core
+from fits.estimate._bootstrap import resample, run_bootstrap
+from fits.estimate._core import fit_core
+from fits.model._cells import inverse_variance_weights
 from tests.fits._sim import simulate_runs
 
 N_RESAMPLES = 1000

@@ -134,7 +134,7 @@ def test_sweep_overhead(benchmark, tmp_path):
 
 
 def test_demo_wall_time(benchmark, tmp_path):
-    from fits._demo import run_demo
+    from fits.experiments._demo import run_demo
 
     walls = []
 

@@ -9,6 +9,6 @@ from __future__ import annotations
 
 from measurement._exports_data import EXPORTS as _EXPORTS_DATA
 from measurement._exports_weights import EXPORTS as _EXPORTS_WEIGHTS
-from pacbound._lazy import lazy_exports
+from pacbound.support import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {**_EXPORTS_WEIGHTS, **_EXPORTS_DATA})

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pacbound._validation import check_in_interval, check_positive_int
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import check_in_interval, check_positive_int
 
 __all__ = [
     "BinTable",

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pacbound._validation import check_choice
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import check_choice
 
 __all__ = ["DEFAULT_ANSWER_PATTERN", "AnswerChecker"]
 

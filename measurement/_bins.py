@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pacbound._validation import check_positive_int
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import check_positive_int
 
 __all__ = [
     "DEFAULT_SHIFTS",

@@ -43,9 +43,8 @@ from measurement._gibbs import (
     gibbs_risk,
     sigma_search,
 )
-from pacbound._io import to_jsonable
-from pacbound._validation import check_choice, check_in_interval, check_positive_int
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import check_choice, check_in_interval, check_positive_int, to_jsonable
 
 __all__ = ["Certificate", "certificate_bounds", "certify"]
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import typer
 
-from pacbound._cli import (
+from pacbound.exceptions import InvalidParameterError
+from pacbound.support import (
     make_app,
     parse_float_list,
     print_json,
@@ -19,7 +20,6 @@ from pacbound._cli import (
     split_names,
     user_errors,
 )
-from pacbound.exceptions import InvalidParameterError
 
 app = make_app()
 difficulty_app = make_app(
@@ -430,7 +430,7 @@ def certify_cmd(
 
         from measurement._certify import certify
         from measurement._jobs import journal_path
-        from pacbound._io import write_json
+        from pacbound.support import write_json
 
         is_adapter = (finetuned / "adapter_config.json").is_file()
         checker = _checker(answer_regex, exact_match)

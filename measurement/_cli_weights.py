@@ -10,7 +10,8 @@ from pathlib import Path
 
 import typer
 
-from pacbound._cli import (
+from pacbound.exceptions import InvalidParameterError
+from pacbound.support import (
     make_app,
     parse_float_list,
     print_json,
@@ -18,7 +19,6 @@ from pacbound._cli import (
     split_names,
     user_errors,
 )
-from pacbound.exceptions import InvalidParameterError
 
 app = make_app()
 

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from measurement.exceptions import DatasetError
-from pacbound._io import atomic_path, read_jsonl_records
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import atomic_path, read_jsonl_records
 
 __all__ = ["ExampleSet", "as_example_set", "load_examples", "parse_column_mapping", "write_table"]
 

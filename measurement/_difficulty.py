@@ -36,8 +36,8 @@ from measurement._answers import AnswerChecker
 from measurement._datasets import ExampleSet, as_example_set, write_table
 from measurement._jobs import Journal, progress_bar
 from measurement.exceptions import DatasetError
-from pacbound._validation import check_choice, check_positive_int
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import check_choice, check_positive_int
 
 __all__ = ["DIFFICULTY_MEASURES", "DifficultyScores", "pass_at_k", "score_difficulty"]
 

@@ -13,6 +13,12 @@ EXPORTS: dict[str, str] = {
     "encode_examples": "measurement._lm",
     "EncodedExample": "measurement._lm",
     "generate_completions": "measurement._generate",
+    # completion scoring (sweeps): teacher-forced loss and exact-answer accuracy
+    "EvalExample": "measurement._completions",
+    "ExampleScores": "measurement._completions",
+    "score_examples": "measurement._completions",
+    "summarize_scores": "measurement._completions",
+    "teacher_forced": "measurement._completions",
     # difficulty and bins
     "DifficultyScores": "measurement._difficulty",
     "score_difficulty": "measurement._difficulty",

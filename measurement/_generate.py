@@ -17,8 +17,8 @@ import torch
 
 from measurement._jobs import Journal
 from measurement._lm import pad_token_id, unwrap_causal_lm
-from pacbound._validation import check_in_interval, check_positive_int
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import check_in_interval, check_positive_int
 
 __all__ = ["generate_completions", "seed_for"]
 

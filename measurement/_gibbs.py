@@ -40,8 +40,8 @@ from measurement._jobs import Journal, progress_bar
 from measurement._lm import model_max_length
 from measurement._perturb import PosteriorNoise, WeightRestorer, rms_by_parameter, select_parameters
 from measurement._scoring import batch_examples, score_batches
-from pacbound._validation import check_choice, check_in_interval, check_positive_int
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import check_choice, check_in_interval, check_positive_int
 
 __all__ = [
     "DEFAULT_SIGMA_GRID",

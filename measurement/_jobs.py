@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pacbound._io import atomic_write_text, to_jsonable
+from pacbound.support import atomic_write_text, to_jsonable
 
 __all__ = ["Journal", "byte_progress", "journal_path", "progress_bar"]
 

@@ -22,8 +22,8 @@ import torch
 
 from measurement._stream_device import resolve_device
 from measurement.exceptions import AdapterConfigError, CheckpointError, DatasetError
-from pacbound._validation import check_choice, check_positive_int
 from pacbound.exceptions import InputFileError, InvalidParameterError
+from pacbound.support import check_choice, check_positive_int
 
 __all__ = [
     "SMOLLM2_NAME",

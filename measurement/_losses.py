@@ -33,8 +33,8 @@ from measurement._jobs import Journal, progress_bar
 from measurement._lm import load_causal_lm, model_max_length, unwrap_causal_lm
 from measurement._scoring import batch_examples, score_batches
 from measurement.exceptions import DatasetError
-from pacbound._validation import check_positive_int
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import check_positive_int
 
 __all__ = ["ExampleLosses", "example_losses"]
 

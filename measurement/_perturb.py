@@ -29,8 +29,8 @@ from typing import Any
 import torch
 
 from measurement._generate import seed_for
-from pacbound._validation import check_choice, check_in_interval
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import check_choice, check_in_interval
 
 __all__ = ["PosteriorNoise", "WeightRestorer", "rms_by_parameter", "select_parameters"]
 

@@ -36,8 +36,8 @@ import torch.nn.functional as F
 
 from measurement._jobs import Journal
 from measurement._lm import EncodedExample, encode_examples, pad_token_id, unwrap_causal_lm
-from pacbound._validation import check_choice, check_in_interval, check_positive_int
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import check_choice, check_in_interval, check_positive_int
 
 __all__ = ["TokenBatches", "TokenScores", "batch_examples", "make_batches", "score_batches"]
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from pacbound._io import atomic_dir
 from pacbound.exceptions import InputFileError
+from pacbound.support import atomic_dir
 
 __all__ = [
     "SMOLLM2_GGUF",

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from measurement._pairing import classify_module, layer_index
-from pacbound._io import atomic_path, to_jsonable, write_json
 from pacbound.exceptions import InputFileError
+from pacbound.support import atomic_path, to_jsonable, write_json
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -29,9 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from measurement._stats import WeightStats
-from pacbound._io import to_jsonable
-from pacbound._validation import check_choice, check_in_interval
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import check_choice, check_in_interval, to_jsonable
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -23,8 +23,8 @@ from measurement._stream import (
     run_jobs,
 )
 from measurement._stream_device import cpu_threads, make_stager, resolve_device
-from pacbound._validation import check_positive_int
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import check_positive_int
 
 __all__ = ["weight_statistics"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from measurement._cli_data import app as data_app
 from measurement._cli_weights import app as weights_app
-from pacbound._cli import make_app
+from pacbound.support import make_app
 
 app = make_app()
 app.add_typer(weights_app)

@@ -10,6 +10,6 @@ from __future__ import annotations
 
 from pacbound._exports_numeric import EXPORTS as _EXPORTS_NUMERIC
 from pacbound._exports_symbolic import EXPORTS as _EXPORTS_SYMBOLIC
-from pacbound._lazy import lazy_exports
+from pacbound.support._lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {**_EXPORTS_NUMERIC, **_EXPORTS_SYMBOLIC})

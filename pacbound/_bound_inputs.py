@@ -18,8 +18,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from pacbound._results import BoundResult
-from pacbound._validation import check_broadcast, check_in_interval, check_integer_array
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support._validation import check_broadcast, check_in_interval, check_integer_array
 
 __all__ = ["BoundInputs", "bound_inputs", "check_union", "make_result"]
 

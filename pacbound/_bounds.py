@@ -22,7 +22,7 @@ from scipy.special import gammaln
 from pacbound._bound_inputs import BoundInputs, bound_inputs, make_result
 from pacbound._kl_inverse import kl_inv_upper
 from pacbound._results import BoundResult
-from pacbound._validation import check_choice, check_in_interval, check_integer_array
+from pacbound.support._validation import check_choice, check_in_interval, check_integer_array
 
 __all__ = ["f_quad", "kl_bound", "maurer_xi", "mcallester", "thiemann"]
 

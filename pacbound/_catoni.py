@@ -16,8 +16,8 @@ from numpy.typing import ArrayLike
 
 from pacbound._bound_inputs import bound_inputs, make_result
 from pacbound._results import BoundResult
-from pacbound._validation import check_in_interval
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support._validation import check_in_interval
 
 __all__ = ["DEFAULT_CATONI_GRID", "DEFAULT_LAMBDA_GRID", "catoni", "linear_lambda"]
 

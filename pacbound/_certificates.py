@@ -20,8 +20,8 @@ from pacbound._bounds import kl_bound
 from pacbound._catoni import catoni
 from pacbound._kl_inverse import kl_inv_upper
 from pacbound._results import BoundResult
-from pacbound._validation import check_choice, check_in_interval, check_integer_array
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support._validation import check_choice, check_in_interval, check_integer_array
 
 __all__ = ["dziugaite_roy", "dziugaite_roy_grid", "mc_certificate", "test_set_bound"]
 

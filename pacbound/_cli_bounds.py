@@ -15,7 +15,8 @@ from typing import Any
 
 import typer
 
-from pacbound._cli import (
+from pacbound.exceptions import InputFileError, InvalidParameterError
+from pacbound.support._cli import (
     make_app,
     parse_assignments,
     parse_float,
@@ -23,7 +24,6 @@ from pacbound._cli import (
     print_json,
     user_errors,
 )
-from pacbound.exceptions import InputFileError, InvalidParameterError
 
 app = make_app()
 

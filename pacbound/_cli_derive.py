@@ -7,7 +7,8 @@ import math
 
 import typer
 
-from pacbound._cli import (
+from pacbound.exceptions import InvalidParameterError
+from pacbound.support._cli import (
     make_app,
     parse_assignments,
     parse_float_list,
@@ -15,7 +16,6 @@ from pacbound._cli import (
     print_json,
     user_errors,
 )
-from pacbound.exceptions import InvalidParameterError
 
 app = make_app()
 

@@ -28,8 +28,8 @@ from pacbound._tradeoff_numeric import (
     minimise_over_d,
 )
 from pacbound._tradeoff_parse import Curve, difficulty_symbol, parameter_symbol
-from pacbound._validation import check_choice
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support._validation import check_choice
 
 __all__ = ["TradeoffDerivation", "lambdify_tradeoff"]
 

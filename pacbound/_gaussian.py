@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from pacbound._validation import check_broadcast, check_in_interval, check_integer_array
+from pacbound.support._validation import check_broadcast, check_in_interval, check_integer_array
 
 __all__ = ["gaussian_kl_diagonal", "gaussian_kl_grouped"]
 

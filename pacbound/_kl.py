@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from pacbound._validation import as_float_array, check_in_interval
+from pacbound.support._validation import as_float_array, check_in_interval
 
 __all__ = ["kl_bernoulli"]
 

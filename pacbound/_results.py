@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pacbound._io import to_jsonable
+from pacbound.support._io import to_jsonable
 
 __all__ = ["BoundResult"]
 

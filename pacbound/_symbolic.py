@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from pacbound._validation import check_choice, check_positive_int
+from pacbound.support._validation import check_choice, check_positive_int
 
 __all__ = [
     "BOUND_SYMBOLS",

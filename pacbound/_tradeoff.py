@@ -44,8 +44,8 @@ from pacbound._tradeoff_numeric import (
     minimise_over_d,
 )
 from pacbound._tradeoff_parse import Curve, difficulty_symbol, parameter_symbol, parse_curve
-from pacbound._validation import check_choice, check_in_interval
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support._validation import check_choice, check_in_interval
 
 __all__ = ["GENS", "derive_tradeoff"]
 

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from pacbound._validation import check_in_interval, check_positive_int
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support._validation import check_in_interval, check_positive_int
 
 __all__ = [
     "DEFAULT_D_RANGE",

@@ -199,7 +199,7 @@ def fig_gaps(theory: dict) -> str:
 
 def copy_theory_figures(theory: dict) -> dict[str, str]:
     from fits import save_chart
-    from fits._theory import TheoryResult
+    from fits.experiments._theory import TheoryResult
     from fits.sweep._charts import theory_charts
 
     out = {}

@@ -54,7 +54,7 @@ def smollm2_base(progress: bool = False) -> Path:
     """A plain Hugging Face folder of SmolLM2-135M-Instruct (converted once, then cached)."""
     from fits.synthetic._model import cache_root
     from fits.synthetic._pretrain import make_readable
-    from pacbound._io import atomic_dir
+    from pacbound.support import atomic_dir
 
     dest = cache_root() / "bases" / SMOLLM2_NAME
     if (dest / "config.json").is_file():

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from fits.sweep._plan import PlannedRun, plan_runs
 from fits.sweep._spec import SpecError, SweepSpec
-from pacbound._io import write_json
+from pacbound.support import write_json
 
 __all__ = [
     "SweepPlan",

@@ -55,7 +55,7 @@ def encode_records(tokenizer, records: list[Record], max_length: int | None = No
 
 def evaluate_records(model, tokenizer, task, records, slices, *, batch_size, accuracy=True):
     """``{<slice>_loss, <slice>_accuracy, <slice>_n}`` for ``records`` (see ``_evaluate``)."""
-    from fits.sweep._evaluate import EvalExample, score_examples, summarize_scores
+    from measurement import EvalExample, score_examples, summarize_scores
 
     max_length = task.spec["task.max_length"] if task.kind == "dataset" else None
     prompts, comps = encode_records(tokenizer, records, max_length)

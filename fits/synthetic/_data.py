@@ -15,9 +15,8 @@ import numpy as np
 
 from fits.synthetic._distributions import OpsDistribution, stable_seed
 from fits.synthetic._generator import SyntheticProblem, TaskFormat, generate_problems
-from pacbound._io import atomic_path
-from pacbound._validation import check_positive_int
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import atomic_path, check_positive_int
 
 __all__ = [
     "COLUMNS",

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pacbound._validation import check_positive_int
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import check_positive_int
 
 __all__ = [
     "OpsDistribution",

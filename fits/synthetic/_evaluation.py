@@ -19,8 +19,8 @@ __all__ = ["decomposed_metrics", "synthetic_eval_examples"]
 
 
 def synthetic_eval_examples(tokenizer, problems: Sequence[SyntheticProblem]):
-    """:class:`~fits.sweep._evaluate.EvalExample` list for ``problems``."""
-    from fits.sweep._evaluate import EvalExample
+    """:class:`~measurement._completions.EvalExample` list for ``problems``."""
+    from measurement import EvalExample
 
     prompts, comps = encode_problems(tokenizer, problems)
     return [
@@ -51,7 +51,7 @@ def decomposed_metrics(
     total_name : str
         Name of the whole-set slice (``"test"``, or ``"train"`` for the training subset).
     """
-    from fits.sweep._evaluate import score_examples, summarize_scores
+    from measurement import score_examples, summarize_scores
 
     examples = synthetic_eval_examples(tokenizer, problems)
     scores = score_examples(

@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from pacbound._validation import check_positive_int
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import check_positive_int
 
 __all__ = [
     "OPERATORS",

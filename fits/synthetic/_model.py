@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fits.synthetic._generator import TaskFormat
-from pacbound._validation import check_positive_int
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import check_positive_int
 
 __all__ = [
     "SHIPPED_BASE",

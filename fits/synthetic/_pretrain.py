@@ -27,7 +27,7 @@ from fits.synthetic._model import (
     build_synthetic_model,
     find_synthetic_base,
 )
-from pacbound._io import atomic_dir, write_json
+from pacbound.support import atomic_dir, write_json
 
 __all__ = [
     "ensure_synthetic_base",
@@ -67,7 +67,7 @@ def make_readable(folder: Path) -> None:
     The folder is a ``mkdtemp`` result (0700) and some writers (safetensors) create 0600
     files; a finished run should be readable like any other file the user writes (umask).
     """
-    from pacbound._io import chmod_like_new
+    from pacbound.support import chmod_like_new
 
     folder = Path(folder)
     chmod_like_new(folder, directory=True)

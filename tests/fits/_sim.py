@@ -1,6 +1,6 @@
 """Runs simulated from a known tradeoff model, for the fits tests.
 
-The truth is the McAllester/power model of :mod:`fits._models` with ``d_ref = min(d)``:
+The truth is the McAllester/power model of :mod:`fits.model._families` with ``d_ref = min(d)``:
 ``r = A x^(g/2) n^(-1/2) / sqrt(2) + B x^(-b) + E`` with ``x = d / d_ref``; the training loss is
 ``train0 + train_slope * d`` plus small noise, and the test loss is ``train + r`` plus noise.
 """

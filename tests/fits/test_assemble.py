@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fits._assemble import verdict
-from fits._result import ConfidenceInterval, DStarEstimate
+from fits.results._assemble import verdict
+from fits.results._result import ConfidenceInterval, DStarEstimate
 
 
 def _d(n, v, lo=None, hi=None, br=True):

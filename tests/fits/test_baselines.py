@@ -8,7 +8,7 @@ import statsmodels.api as sm
 from statsmodels.tools.eval_measures import aicc
 
 from fits import ModelSpec, TradeoffModel, prepare_data
-from fits._baselines import (
+from fits.estimate._baselines import (
     fit_baselines,
     gaussian_llf,
     information_criteria,
@@ -16,7 +16,7 @@ from fits._baselines import (
     quadratic_per_budget,
     separable,
 )
-from fits._dstar import make_surfaces
+from fits.model._dstar import make_surfaces
 from tests.fits._sim import simulate_runs
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fits import InsufficientDataError, fit_tradeoff, prepare_data
-from fits._bootstrap import resample
+from fits.estimate._bootstrap import resample
 from tests.fits._sim import BUDGETS, TRUTH, simulate_runs, true_dstar
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from fits import InsufficientDataError, prepare_data
-from fits._cells import CellSurface, inverse_variance_weights
+from fits.model._cells import CellSurface, inverse_variance_weights
 from pacbound.exceptions import InvalidParameterError
 from tests.fits._sim import simulate_runs
 

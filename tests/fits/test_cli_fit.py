@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from fits.cli_main import app
+from fits.cli.main import app
 from tests.fits._sim import simulate_runs
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fits import SyntheticProblem, check_problem
-from fits.cli_main import app
+from fits.cli.main import app
 
 pytestmark = pytest.mark.usefixtures("sweep_env")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fits import ModelSpec, TradeoffModel, prepare_data
-from fits._crossval import _folds, cross_validate, summarize_cv
+from fits.estimate._crossval import _folds, cross_validate, summarize_cv
 from tests.fits._sim import simulate_runs
 
 

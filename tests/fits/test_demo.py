@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from fits import load_fit
-from fits._demo import FULL, QUICK, demo_spec
-from fits.cli_main import app
+from fits.cli.main import app
+from fits.experiments._demo import FULL, QUICK, demo_spec
 
 pytestmark = pytest.mark.usefixtures("sweep_env")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fits import ModelSpec, TradeoffModel, prepare_data
-from fits._dstar import argmin_over_d, dstar, make_surfaces, shift_exponent
+from fits.model._dstar import argmin_over_d, dstar, make_surfaces, shift_exponent
 from tests.fits._sim import simulate_runs
 
 

@@ -1,4 +1,4 @@
-"""Tests of fits._environment and the ``tradeoff env`` / ``tradeoff --version`` commands."""
+"""Tests of pacbound.support._environment and the ``tradeoff env`` / ``tradeoff --version`` commands."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from importlib import metadata
 import torch
 from typer.testing import CliRunner
 
-from fits._environment import EnvironmentReport, environment_report, installed_version
-from fits.cli_main import app
+from fits.cli.main import app
 from pacbound import kl_inverse_backend
+from pacbound.support._environment import EnvironmentReport, environment_report, installed_version
 
 runner = CliRunner()
 

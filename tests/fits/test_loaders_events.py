@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fits import RUN_COLUMNS, RunsFileError, fit_tradeoff, load_runs
-from fits.cli_main import app
+from fits.cli.main import app
 from tests.fits._sim import BUDGETS, simulate_runs
 
 
@@ -182,7 +182,7 @@ def test_mlflow_metadata_from_run_names_and_steps(mlflow_store, monkeypatch):
             {"max_steps": 10, "num_train_epochs": 3.0},
             [(10, {"eval_test_loss": d / 10})],
         )
-    monkeypatch.setattr("fits._loaders_events._PAGE_SIZE", 2)
+    monkeypatch.setattr("fits.runs._events._PAGE_SIZE", 2)
     table = load_runs(f"mlflow:team@corp.com/sft@{mlflow_store}", pattern="d={d}_n={n}_seed={seed}")
     assert list(table["difficulty"]) == [2.0, 3.0, 4.0, 5.0, 6.0]
     assert list(table["test_loss"]) == pytest.approx([0.2, 0.3, 0.4, 0.5, 0.6])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fits._metadata import FolderPattern, coerce_value, merge_metadata
-from fits._runs import RunRecord
 from fits.exceptions import MetadataConflictError, RunsFileError
+from fits.runs._metadata import FolderPattern, coerce_value, merge_metadata
+from fits.runs._record import RunRecord
 from pacbound.exceptions import InvalidParameterError
 
 

@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from fits import fit_charts, save_chart
-from fits._plots import CHART_NAMES
+from fits.results._plots import CHART_NAMES
 
 
 def png_size(data: bytes) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Tests of fits._profile: profile-likelihood intervals of the shape parameters."""
+"""Tests of fits.estimate._profile: profile-likelihood intervals of the shape parameters."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 import fits
-from fits._fit import cell_problem
-from fits._profile import ProfileResult, profile_intervals
-from fits.cli_main import app
+from fits.cli.main import app
+from fits.estimate._core import cell_problem
+from fits.estimate._profile import ProfileResult, profile_intervals
 from pacbound.exceptions import InvalidParameterError
 from tests.fits._sim import TRUTH, simulate_runs
 

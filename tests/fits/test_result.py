@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fits import FitResult, RunsFileError, load_fit
-from pacbound._io import write_json
+from pacbound.support._io import write_json
 
 
 def test_to_dict_is_json_safe_with_the_contract_keys(small_fit):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fits._runtime import Progress, versions
+from pacbound.support._progress import Progress, versions
 
 
 def test_versions_and_silent_progress():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from fits import ModelSpec, TradeoffModel, prepare_data
-from fits._search import distinct_starts, levenberg_marquardt, pattern_search
-from fits._varpro import Problem
+from fits.estimate._search import distinct_starts, levenberg_marquardt, pattern_search
+from fits.estimate._varpro import Problem
 from tests.fits._sim import simulate_runs
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from fits import RunsFileError, select_examples
-from fits._select import write_table
+from fits.analysis._select import write_table
 from pacbound.exceptions import InvalidParameterError
 
 

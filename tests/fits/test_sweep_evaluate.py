@@ -8,8 +8,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from fits import answer_from_completion, decomposed_test_set, find_synthetic_base
-from fits.sweep._evaluate import _greedy, score_examples, summarize_scores
 from fits.synthetic._evaluation import synthetic_eval_examples
+from measurement._completions import _greedy, score_examples, summarize_scores
 
 pytestmark = pytest.mark.usefixtures("sweep_env")
 

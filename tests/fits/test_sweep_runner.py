@@ -158,7 +158,7 @@ def test_kill_mid_sweep_then_resume_loses_and_duplicates_nothing(tmp_path):
         [
             sys.executable,
             "-m",
-            "fits.cli_main",
+            "fits.cli.main",
             "sweep",
             "run",
             str(spec_file),

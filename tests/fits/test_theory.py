@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fits import SpecError, run_sweep
-from fits._theory import SIGMA_GRID, TheoryConfig, TheoryResult, theory_for_sweep
+from fits.experiments._theory import SIGMA_GRID, TheoryConfig, TheoryResult, theory_for_sweep
 from measurement import WeightStats
 from pacbound import kl_bound, kl_inv_upper
 

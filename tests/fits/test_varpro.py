@@ -7,7 +7,7 @@ import pytest
 from scipy.optimize import lsq_linear
 
 from fits import ModelSpec, TradeoffModel, prepare_data
-from fits._varpro import (
+from fits.estimate._varpro import (
     Problem,
     _sums,
     constrained_ls,

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from fits.cli_main import app
+from fits.cli.main import app
 
 pytest_plugins = ["tests.measurement._data_fixtures"]
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -1,4 +1,4 @@
-"""Shared command-line plumbing (pacbound._cli): option parsing, output and warnings."""
+"""Shared command-line plumbing (pacbound.support._cli): option parsing, output and warnings."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from pacbound._cli import (
+from pacbound.exceptions import InvalidParameterError
+from pacbound.support._cli import (
     parse_assignments,
     parse_float,
     parse_floats,
@@ -17,7 +18,6 @@ from pacbound._cli import (
     split_names,
     warnings_to_stderr,
 )
-from pacbound.exceptions import InvalidParameterError
 
 
 def test_split_names():
@@ -89,7 +89,7 @@ def test_print_result_and_warnings_to_stderr():
 
 
 def test_reflow_help_joins_prose_and_blocks_examples():
-    from pacbound._cli import reflow_help
+    from pacbound.support._cli import reflow_help
 
     text = """Summary line.
 
@@ -120,7 +120,7 @@ def test_every_command_renders_its_examples_indented():
     import typer
     from typer.testing import CliRunner
 
-    from fits.cli_main import app
+    from fits.cli.main import app
 
     root = typer.main.get_command(app)
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from fits.cli_main import app as top_app
+from fits.cli.main import app as top_app
 from pacbound.cli import app
 
 RUNNER = CliRunner()

@@ -9,8 +9,8 @@ import pytest
 import sympy as sp
 
 from pacbound import TradeoffDerivation, derive_tradeoff
-from pacbound._io import to_jsonable
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support._io import to_jsonable
 
 POWER = {"A": 1.2, "C": 0.8, "k": 2.0, "g": 1.5, "t": 0.9, "b": 0.6}
 EXP = {"A": 1.0, "C": 0.2, "k": 1.0, "a": 1.0, "t": 1.0, "b": 1.0}

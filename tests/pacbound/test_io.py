@@ -1,11 +1,11 @@
-"""File helpers (pacbound._io): reading JSON Lines."""
+"""File helpers (pacbound.support._io): reading JSON Lines."""
 
 from __future__ import annotations
 
 import pytest
 
-from pacbound._io import read_jsonl_records
 from pacbound.exceptions import InputFileError
+from pacbound.support._io import read_jsonl_records
 
 
 class _CustomFileError(InputFileError):

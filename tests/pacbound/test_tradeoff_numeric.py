@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from pacbound import DStarSolution
-from pacbound._io import to_jsonable
 from pacbound._tradeoff_numeric import (
     as_budgets,
     check_d_range,
@@ -16,6 +15,7 @@ from pacbound._tradeoff_numeric import (
     minimise_over_d,
 )
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support._io import to_jsonable
 
 
 def _quadratic(target):

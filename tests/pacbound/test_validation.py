@@ -1,12 +1,12 @@
-"""Validation helpers (pacbound._validation): integer arrays and broadcasting."""
+"""Validation helpers (pacbound.support._validation): integer arrays and broadcasting."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pacbound._validation import check_broadcast, check_integer_array
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support._validation import check_broadcast, check_integer_array
 
 
 def test_check_integer_array():

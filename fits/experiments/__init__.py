@@ -1,0 +1,22 @@
+"""Experiments built on sweeps: theory against empirics, and the embedded demo.
+
+- ``_theory``: every term of the bound per run and per (d, n), beside the data.
+- ``_demo``: ``tradeoff demo``, the whole toolkit on an embedded default.
+"""
+
+from __future__ import annotations
+
+from pacbound.support import lazy_exports
+
+EXPORTS: dict[str, str] = {
+    "SIGMA_GRID": "fits.experiments._theory",
+    "TheoryConfig": "fits.experiments._theory",
+    "TheoryResult": "fits.experiments._theory",
+    "theory_for_sweep": "fits.experiments._theory",
+    "DemoResult": "fits.experiments._demo",
+    "demo_spec": "fits.experiments._demo",
+    "run_demo": "fits.experiments._demo",
+}
+"""Public name -> the module that defines it (loaded on first use)."""
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, EXPORTS)

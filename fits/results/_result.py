@@ -1,0 +1,440 @@
+"""The result of a tradeoff fit: :class:`FitResult`, its summary, and its JSON form.
+
+``FitResult.to_dict()`` is JSON-safe and holds everything needed to redo the fit and to
+recompute d*(n) at any budget with intervals (the runs, the configuration, the unrounded
+parameters and the bootstrap draws); :func:`load_fit` rebuilds a :class:`FitResult` from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from fits.estimate._bootstrap import BootstrapDraws
+from fits.exceptions import RunsFileError
+from fits.model._cells import FitData, prepare_data
+from fits.model._dstar import Surfaces, dstar, predict_test
+from fits.model._families import PARAM_DOC, TradeoffModel
+
+__all__ = ["ConfidenceInterval", "DStarEstimate", "FitResult", "FitSummary", "load_fit"]
+
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ConfidenceInterval:
+    """A percentile interval ``[low, high]``."""
+
+    low: float
+    high: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"low": self.low, "high": self.high}
+
+
+@dataclass(frozen=True)
+class DStarEstimate:
+    """d* at one budget.
+
+    Attributes
+    ----------
+    n : float
+        The budget.
+    value : float
+        d*(n) inside the observed difficulty range (the edge when not bracketed).
+    low, high : float or None
+        Percentile interval over the bootstrap refits (None without a bootstrap).
+    bracketed : bool
+        False when the minimum sits on the edge of the observed difficulties: the data do not
+        locate the optimum there, and the value is not an extrapolation.
+    p_bracketed : float or None
+        Share of bootstrap refits whose d* is bracketed.
+    """
+
+    n: float
+    value: float
+    low: float | None
+    high: float | None
+    bracketed: bool
+    p_bracketed: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "value": self.value,
+            "low": self.low,
+            "high": self.high,
+            "bracketed": self.bracketed,
+            "p_bracketed": self.p_bracketed,
+        }
+
+
+@dataclass(frozen=True)
+class FitSummary:
+    """A printable summary with text and HTML renderings."""
+
+    text: str
+    html: str
+
+    def as_text(self) -> str:
+        return self.text
+
+    def as_html(self) -> str:
+        return self.html
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A fitted tradeoff with d*(n), intervals, validation and model comparison.
+
+    Attributes
+    ----------
+    model : TradeoffModel
+        The model form, its reference difficulty and the bounds of its shape parameters.
+    target : {"loss", "error"}
+    params : dict of str to float
+        Unrounded estimates (natural scale).
+    intervals : dict of str to ConfidenceInterval
+        Bootstrap percentile intervals (empty without a bootstrap).
+    covariance : ndarray or None
+        Approximate covariance from the Jacobian of the run residuals (None when singular);
+        the bootstrap intervals are the ones to report.
+    nobs, ncells, nparams, nfree : int
+        Runs, (d, n) cells, fitted parameters and ``nobs - nparams``.
+    rss : float
+        Weighted residual sum of squares over the runs.
+    cost : float
+        The optimiser's objective (``rss/2``, or the robust cost).
+    llf, aicc, bic : float
+        Gaussian log-likelihood and information criteria (noise variance counted).
+    success : bool
+    message : str
+    d_star : tuple of DStarEstimate
+        One per observed budget.
+    d_star_method : {"closed form", "bounded search"}
+    shift_exponent : float or None
+        Slope of log d* on log n over the budgets (None when a d* is not positive).
+    shift_interval : ConfidenceInterval or None
+    p_increase : float or None
+        Share of refits with d* at the largest budget above d* at the smallest.
+    p_monotone : float or None
+        Share of refits with d* non-decreasing across all budgets.
+    verdict : str
+    verdict_code : {"increases", "decreases", "inconclusive", "point estimate only"}
+    comparison : tuple of dict
+        AICc of this model and the baselines on one likelihood.
+    cv : tuple of dict
+        Cross-validation folds.
+    config : dict
+        Loss, f_scale, weights, grid, bounds, excluded runs, bootstrap, versions.
+    """
+
+    model: TradeoffModel
+    target: str
+    params: dict[str, float]
+    intervals: dict[str, ConfidenceInterval]
+    covariance: NDArray[np.float64] | None
+    nobs: int
+    ncells: int
+    nparams: int
+    nfree: int
+    rss: float
+    cost: float
+    llf: float
+    aicc: float
+    bic: float
+    success: bool
+    message: str
+    d_star: tuple[DStarEstimate, ...]
+    d_star_method: str
+    shift_exponent: float | None
+    shift_interval: ConfidenceInterval | None
+    p_increase: float | None
+    p_monotone: float | None
+    verdict: str
+    verdict_code: str
+    comparison: tuple[dict[str, Any], ...]
+    cv: tuple[dict[str, Any], ...]
+    config: dict[str, Any]
+    data: FitData = field(repr=False, compare=False)
+    surfaces: Surfaces = field(repr=False, compare=False)
+    draws: BootstrapDraws | None = field(default=None, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ predictions
+    @property
+    def theta(self) -> NDArray[np.float64]:
+        return self.model.split(self.params)[0]
+
+    @property
+    def amps(self) -> NDArray[np.float64]:
+        return self.model.split(self.params)[1]
+
+    def predict(self, d: Any, n: Any) -> NDArray[np.float64]:
+        """Predicted test metric (training surface + fitted gap) at points ``d``, ``n``."""
+        d, n = np.broadcast_arrays(np.asarray(d, float), np.asarray(n, float))
+        out = predict_test(self.model, self.theta, self.amps, self.surfaces, d.ravel(), n.ravel())
+        return out[0].reshape(d.shape)
+
+    def predict_gap(self, d: Any, n: Any) -> NDArray[np.float64]:
+        """Fitted gap r = L_test - L_train at points ``d``, ``n``."""
+        d, n = np.broadcast_arrays(np.asarray(d, float), np.asarray(n, float))
+        q = self.surfaces.train(d.ravel(), n.ravel()) if self.model.spec.uses_train_risk else None
+        K = self.surfaces.K(d.ravel(), n.ravel()) if self.surfaces.K is not None else None
+        return self.model.predict(self.theta, self.amps, d.ravel(), n.ravel(), q, K)[0].reshape(
+            d.shape
+        )
+
+    def draw_surfaces(self) -> Surfaces | None:
+        """The per-draw surfaces of the bootstrap (None without one)."""
+        if self.draws is None:
+            return None
+        from fits.model._dstar import make_surfaces
+
+        return make_surfaces(
+            self.data,
+            self.model,
+            self.config["train_model"],
+            self.draws.train_cells,
+            self.draws.K_cells,
+        )
+
+    def predict_draws(self, d: Any, n: Any) -> NDArray[np.float64] | None:
+        """Predicted test metric per bootstrap draw: (D, P) for points of shape (P,)."""
+        surf = self.draw_surfaces()
+        if surf is None or self.draws is None:
+            return None
+        return predict_test(
+            self.model,
+            self.draws.theta,
+            self.draws.amps,
+            surf,
+            np.asarray(d, float),
+            np.asarray(n, float),
+        )
+
+    def d_star_at(self, budgets: Any) -> tuple[DStarEstimate, ...]:
+        """d* at any budgets, with bootstrap intervals when the fit has draws.
+
+        Budgets outside the observed range use the training surface of the nearest observed
+        budget (the fitted gap itself extrapolates in n through the model).
+        """
+        budgets = np.atleast_1d(np.asarray(budgets, dtype=float))
+        value, br, _ = dstar(self.model, self.theta, self.amps, self.surfaces, budgets)
+        lows = highs = p_br = None
+        surf = self.draw_surfaces()
+        if surf is not None and self.draws is not None:
+            dd, bb, _ = dstar(self.model, self.draws.theta, self.draws.amps, surf, budgets)
+            alpha = 1.0 - self.config["confidence_level"]
+            lows, highs = np.quantile(dd, [alpha / 2, 1 - alpha / 2], axis=0)
+            p_br = bb.mean(axis=0)
+        return tuple(
+            DStarEstimate(
+                float(budgets[j]),
+                float(value[0, j]),
+                None if lows is None else float(lows[j]),
+                None if highs is None else float(highs[j]),
+                bool(br[0, j]),
+                None if p_br is None else float(p_br[j]),
+            )
+            for j in range(len(budgets))
+        )
+
+    # ------------------------------------------------------------------ reporting
+    def summary(self) -> FitSummary:
+        """Text and HTML summary: parameters, d*(n), shift, comparison, validation, verdict."""
+        from fits.results._summary import render_html, render_text
+
+        return FitSummary(render_text(self), render_html(self))
+
+    def __str__(self) -> str:
+        return self.summary().text
+
+    def _repr_html_(self) -> str:
+        return self.summary().html
+
+    def to_dict(self, *, include_draws: bool = True) -> dict[str, Any]:
+        """JSON-safe plain objects; keys ``model``, ``params``, ``d_star`` and the rest."""
+        from fits.estimate._crossval import summarize_cv
+
+        names = list(self.model.param_names)
+        out: dict[str, Any] = {
+            "format_version": _FORMAT_VERSION,
+            "model": self.model.to_dict(),
+            "target": self.target,
+            "params": dict(self.params),
+            "intervals": {k: v.to_dict() for k, v in self.intervals.items()},
+            "param_doc": {k: PARAM_DOC[k] for k in names},
+            "covariance": None
+            if self.covariance is None
+            else {"names": names, "matrix": self.covariance.tolist()},
+            "fit": {
+                "nobs": self.nobs,
+                "ncells": self.ncells,
+                "nparams": self.nparams,
+                "nfree": self.nfree,
+                "rss": self.rss,
+                "cost": self.cost,
+                "llf": self.llf,
+                "aicc": self.aicc,
+                "bic": self.bic,
+                "success": self.success,
+                "message": self.message,
+            },
+            "d_star": [d.to_dict() for d in self.d_star],
+            "d_star_method": self.d_star_method,
+            "shift_exponent": {
+                "value": self.shift_exponent,
+                "low": None if self.shift_interval is None else self.shift_interval.low,
+                "high": None if self.shift_interval is None else self.shift_interval.high,
+            },
+            "p_increase": self.p_increase,
+            "p_monotone": self.p_monotone,
+            "verdict": {"code": self.verdict_code, "text": self.verdict},
+            "comparison": [dict(r) for r in self.comparison],
+            "cv": {"folds": [dict(r) for r in self.cv], "summary": summarize_cv(list(self.cv))},
+            "config": dict(self.config),
+            "data": {
+                "runs": _records(self.data.runs),
+                "cells": _records(self.data.cells),
+            },
+        }
+        if include_draws and self.draws is not None:
+            out["bootstrap"] = {
+                "method": self.draws.method,
+                "n_resamples": self.draws.n_resamples,
+                "flagged_bound": int((self.draws.flags == 1).sum()),
+                "flagged_amplitude": int((self.draws.flags == 2).sum()),
+                "theta": self.draws.theta.tolist(),
+                "amps": self.draws.amps.tolist(),
+                "train_cells": self.draws.train_cells.tolist(),
+                "K_cells": None if self.draws.K_cells is None else self.draws.K_cells.tolist(),
+                "flags": self.draws.flags.tolist(),
+            }
+        return out
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> FitResult:
+        """Rebuild a result from :meth:`to_dict` output (e.g. a loaded ``fit.json``)."""
+        from fits.model._dstar import make_surfaces
+
+        model = TradeoffModel.from_dict(obj["model"])
+        cfg = obj["config"]
+        runs = pd.DataFrame(obj["data"]["runs"])
+        data = prepare_data(
+            runs,
+            target=obj["target"],
+            weights=cfg["weights"],
+            complexity=model.spec.measured,
+            min_budgets=1,
+        )
+        surfaces = make_surfaces(data, model, cfg["train_model"])
+        draws = None
+        boot = obj.get("bootstrap")
+        if boot:
+            draws = BootstrapDraws(
+                boot["method"],
+                np.array(boot["theta"], float),
+                np.array(boot["amps"], float),
+                np.array(boot["train_cells"], float),
+                None if boot.get("K_cells") is None else np.array(boot["K_cells"], float),
+                np.array(boot["flags"], int),
+            )
+        shift = obj["shift_exponent"]
+        cov = obj.get("covariance")
+        fit = obj["fit"]
+        return cls(
+            model=model,
+            target=obj["target"],
+            params={k: float(v) for k, v in obj["params"].items()},
+            intervals={
+                k: ConfidenceInterval(v["low"], v["high"]) for k, v in obj["intervals"].items()
+            },
+            covariance=None if cov is None else np.array(cov["matrix"], float),
+            nobs=fit["nobs"],
+            ncells=fit["ncells"],
+            nparams=fit["nparams"],
+            nfree=fit["nfree"],
+            rss=fit["rss"],
+            cost=fit["cost"],
+            llf=fit["llf"],
+            aicc=_num(fit["aicc"]),
+            bic=_num(fit["bic"]),
+            success=fit["success"],
+            message=fit["message"],
+            d_star=tuple(
+                DStarEstimate(
+                    **{
+                        k: d.get(k)
+                        for k in ("n", "value", "low", "high", "bracketed", "p_bracketed")
+                    }
+                )
+                for d in obj["d_star"]
+            ),
+            d_star_method=obj["d_star_method"],
+            shift_exponent=shift["value"],
+            shift_interval=None
+            if shift["low"] is None
+            else ConfidenceInterval(shift["low"], shift["high"]),
+            p_increase=obj["p_increase"],
+            p_monotone=obj["p_monotone"],
+            verdict=obj["verdict"]["text"],
+            verdict_code=obj["verdict"]["code"],
+            comparison=tuple(obj["comparison"]),
+            cv=tuple(obj["cv"]["folds"]),
+            config=cfg,
+            data=data,
+            surfaces=surfaces,
+            draws=draws,
+        )
+
+
+def _num(x: Any) -> float:
+    return float("inf") if x is None else float(x)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for row in frame.to_dict("records"):
+        clean = {}
+        for k, v in row.items():
+            if v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+                clean[k] = None
+            elif isinstance(v, np.generic):
+                clean[k] = v.item()
+            else:
+                clean[k] = v
+        out.append(clean)
+    return out
+
+
+def load_fit(path: str | os.PathLike[str]) -> FitResult:
+    """Load a ``fit.json`` written by ``tradeoff fit`` (or a folder holding one)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "fit.json"
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunsFileError(f"{p}: no such fit file.") from None
+    except json.JSONDecodeError as exc:
+        raise RunsFileError(f"{p}: not valid JSON (line {exc.lineno}: {exc.msg}).") from None
+    for key in ("model", "params", "d_star", "config", "data"):
+        if key not in obj:
+            raise RunsFileError(f"{p}: field `{key}` is missing; not a fit.json of `tradeoff fit`.")
+    try:
+        return FitResult.from_dict(obj)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunsFileError(f"{p}: malformed fit file ({exc!r}).") from None

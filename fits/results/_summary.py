@@ -1,0 +1,183 @@
+"""Text and HTML renderings of a :class:`~fits.FitResult` (statsmodels-style summary)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from fits.model._families import PARAM_DOC
+
+
+def _g(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    try:
+        return f"{float(x):.{digits}g}"
+    except (TypeError, ValueError):
+        return str(x)
+
+
+_COMPARISON_HEADER = ["model", "k", "AICc", "dAICc", "LOBO MAE"]
+_CV_HEADER = [
+    "scheme",
+    "model",
+    "fitted",
+    "MAE",
+    "bias",
+    "d* in interval",
+    "nearest bin = best",
+]
+
+
+def _sections(res: Any) -> dict[str, Any]:
+    """The pieces of the summary, shared by the text and HTML renderings; tables are
+    ``(header, rows)`` pairs of strings."""
+    from fits.estimate._crossval import summarize_cv
+
+    level = res.config["confidence_level"]
+    pct = f"{level:.0%}"
+    metric = "test loss" if res.target == "loss" else "test error (1 - accuracy)"
+    d_levels = res.data.d_levels
+    head = [
+        f"Tradeoff fit: {res.model.spec.label}",
+        f"target: {metric}; loss: {res.config['loss']}"
+        + (f" (f_scale {_g(res.config['f_scale'])})" if res.config["loss"] != "linear" else "")
+        + f"; weights: {res.config['weights']}; training metric in d*: {res.config['train_model']}",
+        f"{res.nobs} runs in {res.ncells} cells ({len(d_levels)} difficulties x "
+        f"{len(res.data.n_levels)} budgets); {res.nparams} parameters; d_ref = {_g(res.model.d_ref)}; "
+        f"AICc {_g(res.aicc, 6)}; optimiser: {'converged' if res.success else 'not converged'}",
+    ]
+    if res.draws is not None:
+        flagged = int((res.draws.flags != 0).sum())
+        head.append(
+            f"bootstrap: {res.draws.method}, {res.draws.n_resamples} refits"
+            f" ({flagged} on a bound or with a vanished amplitude)"
+        )
+    if res.config.get("excluded"):
+        head.append("excluded runs: " + ", ".join(e["run_id"] for e in res.config["excluded"]))
+    params = [
+        [k, _g(v, 6), *(_ci(res.intervals.get(k))), PARAM_DOC[k]] for k, v in res.params.items()
+    ]
+    dstar = [
+        [f"{e.n:g}", _g(e.value), _g(e.low), _g(e.high), _g(e.bracketed), _g(e.p_bracketed, 3)]
+        for e in res.d_star
+    ]
+    comp = [
+        [
+            r["model"],
+            str(r["k"]),
+            _g(r["aicc"], 6),
+            _g(r["delta_aicc"], 4),
+            _g(r.get("cv_mae_lobo"), 4),
+        ]
+        for r in res.comparison
+    ]
+    cv = [
+        [
+            r["scheme"],
+            r["model"],
+            f"{r['fitted']}/{r['folds']}",
+            _g(r.get("mae")),
+            _g(r.get("bias")),
+            _g(r.get("dstar_in_interval"), 3),
+            _g(r.get("nearest_bin_match"), 3),
+        ]
+        for r in summarize_cv(list(res.cv))
+    ]
+    shift = "-"
+    if res.shift_exponent is not None:
+        shift = _g(res.shift_exponent)
+        if res.shift_interval is not None:
+            shift += f" [{_g(res.shift_interval.low)}, {_g(res.shift_interval.high)}]"
+    rate = ""
+    if "nu" in res.params:
+        ci = res.intervals.get("nu")
+        if ci is None:
+            rate = (
+                f"budget exponent nu = {_g(res.params['nu'])} (theory: 1/2; no bootstrap interval)"
+            )
+        else:
+            covers = ci.low <= 0.5 <= ci.high
+            rate = (
+                f"budget exponent nu = {_g(res.params['nu'])} [{_g(ci.low)}, {_g(ci.high)}]: the "
+                f"interval {'covers' if covers else 'does not cover'} the theory's 1/2"
+            )
+    return {
+        "rate": rate,
+        "head": head,
+        "params": (["param", "estimate", f"{pct} low", f"{pct} high", "meaning"], params),
+        "dstar": (["n", "d*", f"{pct} low", f"{pct} high", "bracketed", "P(bracketed)"], dstar),
+        "comp": (_COMPARISON_HEADER, comp),
+        "cv": (_CV_HEADER, cv),
+        "shift": shift,
+    }
+
+
+def _ci(ci: Any) -> list[str]:
+    return ["-", "-"] if ci is None else [_g(ci.low), _g(ci.high)]
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
+    ]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    out = [line, "-" * len(line)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def render_text(res: Any) -> str:
+    s = _sections(res)
+    parts = [
+        "\n".join(s["head"]),
+        _table(*s["params"]),
+        f"d*(n) ({res.d_star_method}):\n" + _table(*s["dstar"]),
+        *([s["rate"]] if s["rate"] else []),
+        f"shift exponent d log d*/d log n: {s['shift']}; "
+        f"P(d* increases from the smallest to the largest budget) = {_g(res.p_increase, 3)}; "
+        f"P(d* non-decreasing across all budgets) = {_g(res.p_monotone, 3)}",
+    ]
+    if s["comp"][1]:
+        parts.append(
+            "model comparison (AICc on one Gaussian likelihood; lower is better):\n"
+            + _table(*s["comp"])
+        )
+    if s["cv"][1]:
+        parts.append(
+            "cross-validation over budgets (MAE and bias of the predicted test metric):\n"
+            + _table(*s["cv"])
+        )
+    parts.append("verdict: " + res.verdict)
+    return "\n\n".join(parts) + "\n"
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(res: Any) -> str:
+    s = _sections(res)
+    parts = [
+        "<div class='fit-summary'>",
+        "<p>" + "<br>".join(html.escape(h) for h in s["head"]) + "</p>",
+        "<h3>Parameters</h3>",
+        _html_table(*s["params"]),
+        f"<h3>d*(n) ({html.escape(res.d_star_method)})</h3>",
+        _html_table(*s["dstar"]),
+        *([f"<p>{html.escape(s['rate'])}</p>"] if s["rate"] else []),
+        f"<p>shift exponent d log d*/d log n: {html.escape(s['shift'])}; P(d* increases) = "
+        f"{html.escape(_g(res.p_increase, 3))}; P(non-decreasing) = {html.escape(_g(res.p_monotone, 3))}</p>",
+    ]
+    if s["comp"][1]:
+        parts += ["<h3>Model comparison (AICc)</h3>", _html_table(*s["comp"])]
+    if s["cv"][1]:
+        parts += ["<h3>Cross-validation over budgets</h3>", _html_table(*s["cv"])]
+    parts += [f"<p class='verdict'><b>Verdict.</b> {html.escape(res.verdict)}</p>", "</div>"]
+    return "\n".join(parts)
