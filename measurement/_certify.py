@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from measurement._answers import AnswerChecker
+from measurement._certify_config import CertifyConfig
 from measurement._datasets import ExampleSet, as_example_set
 from measurement._generate import seed_for
 from measurement._gibbs import (
@@ -44,9 +45,9 @@ from measurement._gibbs import (
     sigma_search,
 )
 from pacbound.exceptions import InvalidParameterError
-from pacbound.support import check_choice, check_in_interval, check_positive_int, to_jsonable
+from pacbound.support import to_jsonable
 
-__all__ = ["Certificate", "certificate_bounds", "certify"]
+__all__ = ["Certificate", "CertifyConfig", "certificate_bounds", "certify"]
 
 
 def certificate_bounds(
@@ -225,32 +226,15 @@ def certify(
     base: str | Path,
     finetuned: str | Path | None = None,
     data: ExampleSet | str | Path | None = None,
+    config: CertifyConfig | None = None,
     *,
     adapter: str | Path | None = None,
-    n: int | None = None,
-    delta: float = 0.05,
-    delta_mc: float = 0.01,
-    sigma: float | None = None,
-    sigma_grid: Sequence[float] | None = None,
-    sigma_prior: float | None = None,
-    per_tensor_scale: bool = False,
-    space: str = "weight",
-    target_increase: float = 0.1,
-    search_samples: int = 3,
-    search_examples: int = 64,
-    mc_samples: int = 20,
-    loss: str = "nll_clipped",
-    p_min: float = 1e-4,
     checker: AnswerChecker | None = None,
-    catoni_grid: Sequence[float] | None = None,
     stats: Any = None,
     columns: Any = None,
-    batch_size: int = 8,
-    seed: int = 0,
-    dtype: str | None = "auto",
-    device: str | None = "auto",
     journal: str | Path | None = None,
     progress: bool = False,
+    **options: Any,
 ) -> Certificate:
     """Certify the risk of the Gaussian posterior around a fine-tune (see module docstring).
 
@@ -259,91 +243,85 @@ def certify(
     base : path
         The base model folder: the prior's centre.
     finetuned : path, optional
-        The fully fine-tuned model folder (or give ``adapter``).
+        The fully fine-tuned model folder, or a PEFT adapter folder (recognised by its
+        adapter_config.json; or give ``adapter``).
     data : ExampleSet or path
         The bound set: examples drawn i.i.d. from the task distribution (typically the
-        fine-tune's training set); the first ``n`` rows are used.
+        fine-tune's training set); the first ``config.n`` rows are used.
+    config : CertifyConfig, optional
+        Budgets, posterior, σ search and Monte-Carlo settings (see :class:`CertifyConfig` for
+        each one and its allowed values).
     adapter : path, optional
         A PEFT LoRA adapter on ``base`` (instead of ``finetuned``).
-    n : int, optional
-        Examples in the bound set (default: all rows of ``data``).
-    delta, delta_mc : float
-        Confidence budgets of the PAC-Bayes step and of the Monte-Carlo step.
-    sigma : float, optional
-        Posterior σ fixed in advance. Without it σ is searched on ``sigma_grid`` (default
-        :data:`DEFAULT_SIGMA_GRID`) and the grid's size is charged. With both, ``sigma``
-        must be on the grid and the grid is charged.
-    sigma_prior : float, optional
-        Prior σ_p (default σ).
-    per_tensor_scale : bool
-        σ_l = σ · RMS of tensor l's prior centre.
-    space : {"weight", "adapter"}
-        Posterior family (adapter space needs ``adapter``). Never mixed.
-    target_increase, search_samples, search_examples
-        σ search: largest σ whose mean token NLL rises by at most ``target_increase`` nats on
-        the first ``search_examples`` examples, ``search_samples`` samples per σ tried.
-    mc_samples : int
-        m, posterior samples of the Monte-Carlo step.
-    loss : {"nll_clipped", "zero_one"}
-    p_min : float
-        Probability floor of the clipped NLL.
     checker : AnswerChecker, optional
-        Required for ``"zero_one"``.
-    catoni_grid : sequence of float, optional
-        Values of C fixed in advance (default: ``pacbound.DEFAULT_CATONI_GRID``).
+        Answer checker of the ``"zero_one"`` loss (default: the final-answer regex,
+        ``#### N`` or "answer is N").
     stats : WeightStats, optional
         Precomputed :func:`measurement.weight_statistics` of (base, fine-tune).
+    columns : mapping or str, optional
+        Column mapping of ``data`` (e.g. ``"prompt=question,completion=solution"``).
     journal : path, optional
         Journal of finished Monte-Carlo samples (resume after a kill).
     progress : bool
+    **options
+        :class:`CertifyConfig` fields, as a shorthand (``certify(b, f, d, n=100)``); given with
+        ``config`` they replace its fields.
     """
+    from measurement._answers import DEFAULT_ANSWER_PATTERN
     from measurement._lm import load_causal_lm
     from measurement._weight_kl import gaussian_kl
     from measurement._weight_statistics import weight_statistics
 
-    check_choice(space, "space", ("weight", "adapter"))
-    check_choice(loss, "loss", ("nll_clipped", "zero_one"))
-    for name, value in (("delta", delta), ("delta_mc", delta_mc)):
-        check_in_interval(value, name, 0.0, 1.0, closed="neither", allow_nan=False)
-    if 2 * delta + delta_mc >= 1:
-        raise InvalidParameterError(
-            f"`delta` and `delta_mc` must leave a positive confidence 1 - 2*delta - delta_mc; "
-            f"got delta={delta}, delta_mc={delta_mc}."
-        )
+    if config is None:
+        config = CertifyConfig(**options)
+    elif options:
+        config = config.replace(**options)
+    cfg = config
+    if (
+        adapter is None
+        and finetuned is not None
+        and (Path(finetuned) / "adapter_config.json").is_file()
+    ):
+        finetuned, adapter = None, finetuned
     if (finetuned is None) == (adapter is None):
         raise InvalidParameterError(
             "Exactly one of `finetuned` (a full fine-tune) and `adapter` (a LoRA adapter) must be "
             f"given; got finetuned={finetuned!r}, adapter={adapter!r}."
         )
-    if space == "adapter" and adapter is None:
+    if cfg.space == "adapter" and adapter is None:
         raise InvalidParameterError(
             "`space` must be 'weight' for a full fine-tune (adapter space perturbs a LoRA "
             "adapter's own parameters); got 'adapter'."
         )
     if data is None:
         raise InvalidParameterError("`data` must be the bound set (a dataset); got None.")
-    grid = _sigma_grid(sigma, sigma_grid)
+    if cfg.loss == "zero_one" and checker is None:
+        checker = AnswerChecker(pattern=DEFAULT_ANSWER_PATTERN)
+    sigma, space, per_tensor_scale = cfg.sigma, cfg.space, cfg.per_tensor_scale
+    grid = cfg.sigma_grid if cfg.sigma_grid is not None or sigma is not None else DEFAULT_SIGMA_GRID
     if stats is None:
         stats = weight_statistics(base, finetuned, adapter=adapter, progress=progress)
     if adapter is None:
-        model, tok = load_causal_lm(finetuned, dtype=dtype, device=device)
+        model, tok = load_causal_lm(finetuned, dtype=cfg.dtype, device=cfg.device)
         source = finetuned
     else:
         model, tok = load_causal_lm(
-            base, adapter=adapter, dtype=dtype, device=device, merge_adapter=space == "weight"
+            base,
+            adapter=adapter,
+            dtype=cfg.dtype,
+            device=cfg.device,
+            merge_adapter=space == "weight",
         )
         source = adapter if space == "adapter" else None
     examples = as_example_set(data, columns=columns, tokenizer=tok)
-    if n is None:
-        n = len(examples)
-    n = check_positive_int(n, "n")
+    n = len(examples) if cfg.n is None else cfg.n
     if n > len(examples):
         raise InvalidParameterError(
             f"`n` must be at most the number of examples in {examples.source} "
             f"({len(examples)}); got {n}."
         )
     examples = examples.subset(range(n))
-    kwargs = dict(loss=loss, p_min=p_min, checker=checker, batch_size=batch_size)
+    kwargs = dict(loss=cfg.loss, p_min=cfg.p_min, checker=checker, batch_size=cfg.batch_size)
     evaluator = RiskEvaluator(model, tok, examples, **kwargs)
     sampler = PosteriorSampler(
         model, space=space, per_tensor_scale=per_tensor_scale, stats=stats, source=source
@@ -351,23 +329,21 @@ def certify(
     try:
         search = None
         if sigma is None:
-            subset = examples.subset(
-                range(min(n, check_positive_int(search_examples, "search_examples")))
-            )
+            subset = examples.subset(range(min(n, cfg.search_examples)))
             search = sigma_search(
                 sampler,
                 RiskEvaluator(model, tok, subset, **kwargs),
                 grid=grid,
-                target_increase=target_increase,
-                n_samples=search_samples,
-                seed=seed,
+                target_increase=cfg.target_increase,
+                n_samples=cfg.search_samples,
+                seed=cfg.seed,
                 progress=progress,
             )
             sigma = search.chosen
         kl = gaussian_kl(
             stats,
             sigma=sigma,
-            sigma_prior=sigma_prior,
+            sigma_prior=cfg.sigma_prior,
             per_tensor_scale=per_tensor_scale,
             space=space,
         ).kl
@@ -375,8 +351,8 @@ def certify(
             sampler,
             evaluator,
             sigma=sigma,
-            n_samples=mc_samples,
-            seed=seed_for(seed, 2),
+            n_samples=cfg.mc_samples,
+            seed=seed_for(cfg.seed, 2),
             journal=journal,
             progress=progress,
         )
@@ -388,20 +364,20 @@ def certify(
         gibbs.n_samples,
         kl,
         n,
-        delta=delta,
-        delta_mc=delta_mc,
+        delta=cfg.delta,
+        delta_mc=cfg.delta_mc,
         union=union or None,
-        catoni_grid=catoni_grid,
+        catoni_grid=cfg.catoni_grid,
     )
     notes = [] if search is None else list(search.notes)
     if min(float(b.value) for b in bounds.values()) >= 1.0 - 1e-12:
         notes.append("the bound is vacuous (>= 1): KL/n is too large for this sigma and n")
     return Certificate(
         n,
-        float(delta),
-        float(delta_mc),
+        cfg.delta,
+        cfg.delta_mc,
         float(sigma),
-        sigma_prior,
+        cfg.sigma_prior,
         space,
         per_tensor_scale,
         float(kl),
@@ -413,20 +389,3 @@ def certify(
         search,
         tuple(notes),
     )
-
-
-def _sigma_grid(sigma: float | None, grid: Sequence[float] | None) -> tuple[float, ...] | None:
-    if sigma is not None:
-        check_in_interval(sigma, "sigma", 0.0, closed="neither", allow_nan=False)
-    if grid is None:
-        return None if sigma is not None else DEFAULT_SIGMA_GRID
-    values = tuple(sorted({float(s) for s in grid}))
-    if not values:
-        raise InvalidParameterError("`sigma_grid` must hold at least one value; got [].")
-    for s in values:
-        check_in_interval(s, "sigma_grid", 0.0, closed="neither", allow_nan=False)
-    if sigma is not None and not any(math.isclose(sigma, s, rel_tol=1e-9) for s in values):
-        raise InvalidParameterError(
-            f"`sigma` must be one of the sigma grid fixed in advance {list(values)}; got {sigma!r}."
-        )
-    return values

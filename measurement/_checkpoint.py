@@ -13,6 +13,7 @@ Quantised checkpoints are refused.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -30,7 +31,16 @@ from measurement._safetensors import (
 )
 from measurement.exceptions import CheckpointError, QuantizedCheckpointError
 
-__all__ = ["Checkpoint", "TensorInfo", "open_checkpoint"]
+__all__ = [
+    "Checkpoint",
+    "TensorInfo",
+    "checkpoint_fingerprint",
+    "confined_path",
+    "open_checkpoint",
+]
+
+#: Bytes hashed at the start and at the end of every file by :func:`checkpoint_fingerprint`.
+_EDGE = 1 << 20
 
 #: Tensor-name endings that only quantised checkpoints carry (GPTQ, AWQ, bitsandbytes, FP8,
 #: compressed-tensors, HQQ).
@@ -206,7 +216,7 @@ def _index_files(index: Path) -> tuple[list[Path], Path, dict[str, Any]]:
         )
     files = []
     for shard in dict.fromkeys(weight_map.values()):
-        shard_path = index.parent / str(shard)
+        shard_path = confined_path(index.parent, shard, source=index, what="shard")
         if not shard_path.is_file():
             names = [k for k, v in weight_map.items() if v == shard][:3]
             raise CheckpointError(
@@ -215,6 +225,61 @@ def _index_files(index: Path) -> tuple[list[Path], Path, dict[str, Any]]:
             )
         files.append(shard_path)
     return files, index, weight_map
+
+
+def confined_path(folder: Path, entry: Any, *, source: Path, what: str = "path") -> Path:
+    """The path that an entry read from ``source`` names inside ``folder``, or an error.
+
+    The entry must be a relative path that stays inside ``folder`` once normalised
+    (``os.path.normpath``: no absolute path, no ``..`` leaving the folder). The check is on the
+    name, not on the target of a symbolic link, so that folders whose files are links to
+    content-addressed blobs elsewhere (the Hugging Face cache) remain readable.
+
+    Raises
+    ------
+    CheckpointError
+        The entry is not a non-empty string, is absolute, or leaves ``folder``.
+    """
+    rule = f"each {what} must be a relative path inside the checkpoint folder `{folder}`"
+    if not isinstance(entry, str) or not entry or "\x00" in entry:
+        raise CheckpointError(f"`{source}` names {what} {entry!r}; {rule}.")
+    root = os.path.normpath(os.path.abspath(folder))
+    target = os.path.normpath(os.path.join(root, entry))
+    if os.path.isabs(entry) or os.path.commonpath([root, target]) != root or target == root:
+        raise CheckpointError(f"`{source}` names {what} `{entry}`, which is outside; {rule}.")
+    return folder / entry
+
+
+def checkpoint_fingerprint(path: str | os.PathLike[str] | None) -> str | None:
+    """A digest that identifies a checkpoint on disk (file or folder) without reading it all.
+
+    For every regular, non-hidden file of the folder (or the one file): its name, size,
+    modification time (ns) and the sha256 of its first and last MiB. A safetensors file begins
+    with its header (names, shapes, dtypes, offsets) and its data fill the rest, so a rewrite,
+    a different fine-tune or a truncation changes the digest. The folder's own location does
+    not enter: a copy that keeps the times (``cp -p``) has the same digest. A path that does not
+    exist (a hub name) is identified by its text. ``None`` gives ``None``.
+    """
+    if path is None:
+        return None
+    target = Path(path)
+    if not target.exists():
+        return hashlib.sha256(f"name:{path}".encode()).hexdigest()
+    files = (
+        sorted(p for p in target.iterdir() if p.is_file() and not p.name.startswith("."))
+        if target.is_dir()
+        else [target]
+    )
+    digest = hashlib.sha256()
+    for file in files:
+        st = file.stat()
+        digest.update(f"{file.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        with open(file, "rb") as fh:
+            digest.update(fh.read(_EDGE))
+            if st.st_size > _EDGE:
+                fh.seek(max(_EDGE, st.st_size - _EDGE))
+                digest.update(fh.read(_EDGE))
+    return digest.hexdigest()
 
 
 def _check_not_quantized(path: Path, config: dict[str, Any] | None, names: list[str]) -> None:

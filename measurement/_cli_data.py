@@ -11,11 +11,13 @@ from typing import Any
 
 import typer
 
+from measurement._certify_config import CertifyConfig
+from measurement._cli_options import ADAPTER, PROGRESS
 from pacbound.exceptions import InvalidParameterError
 from pacbound.support import (
+    config_option,
     make_app,
     parse_float_list,
-    print_json,
     print_result,
     split_names,
     user_errors,
@@ -32,14 +34,14 @@ _SCORE_HELP = """Add difficulty-score columns to a dataset, computed with the BA
 
 Measures (each adds raw columns and `difficulty_<by>`, higher = harder): length (completion
 tokens, the paper's measure), nll (base-model mean NLL of the completion), passrate (1 - the
-unbiased pass@k from --samples sampled answers, checked with --answer-regex or --exact-match),
+unbiased pass@k from --n-samples sampled answers, checked with --answer-regex or --exact-match),
 ifd (NLL with the instruction / NLL without), column (a numeric column of the dataset).
 
 Examples:
 
   tradeoff difficulty score data.jsonl --by length --model base/ --out scored.parquet
 
-  tradeoff difficulty score data.jsonl --by passrate --model base/ --samples 16 -k 1 --out s.jsonl
+  tradeoff difficulty score data.jsonl --by passrate --model base/ --n-samples 16 -k 1 --out s.jsonl
 
   tradeoff difficulty score data.csv --by column --column level --out scored.csv
 """
@@ -91,18 +93,15 @@ Examples:
 """
 
 
-# options shared by `difficulty score`, `losses` and `certify`
+# options shared by `difficulty score`, `losses` and `certify` (declared by CertifyConfig)
 _COLUMNS = typer.Option(
     None, "--columns", help="Column mapping, e.g. prompt=question,completion=solution."
 )
 _EXACT_MATCH = typer.Option(False, "--exact-match", help="Check answers by exact match.")
-_BATCH_SIZE = typer.Option(8, "--batch-size", help="Examples per batch.")
-_DTYPE = typer.Option(
-    "auto", "--dtype", help="auto (float32 on CPU, bf16 on GPU), float32, bfloat16."
-)
-_DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
-_QUIET = typer.Option(False, "--quiet", help="No progress bars.")
-_P_MIN = typer.Option(1e-4, "--p-min", help="Floor of the clipped NLL in [0, 1].")
+_BATCH_SIZE = config_option(CertifyConfig, "batch_size")
+_DTYPE = config_option(CertifyConfig, "dtype")
+_DEVICE = config_option(CertifyConfig, "device")
+_P_MIN = config_option(CertifyConfig, "p_min")
 
 
 def _checker(answer_regex: str | None, exact_match: bool) -> Any:
@@ -139,7 +138,7 @@ def difficulty_score(
     column: str = typer.Option(None, "--column", help="Dataset column for --by column."),
     higher_is_easier: bool = typer.Option(False, "--higher-is-easier", help="Negate --column."),
     columns: str = _COLUMNS,
-    samples: int = typer.Option(8, "--samples", help="Samples per prompt (passrate)."),
+    n_samples: int = typer.Option(8, "--n-samples", help="Samples per prompt (passrate)."),
     k: int = typer.Option(1, "-k", help="k of the unbiased pass@k (passrate)."),
     temperature: float = typer.Option(
         1.0, "--temperature", help="Sampling temperature (passrate)."
@@ -157,7 +156,7 @@ def difficulty_score(
     dtype: str = _DTYPE,
     device: str = _DEVICE,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    quiet: bool = _QUIET,
+    progress: bool = PROGRESS,
 ) -> None:
     with user_errors():
         from measurement._difficulty import score_difficulty
@@ -171,7 +170,7 @@ def difficulty_score(
             higher_is_harder=not higher_is_easier,
             columns=columns,
             checker=_checker(answer_regex, exact_match),
-            n_samples=samples,
+            n_samples=n_samples,
             k=k,
             temperature=temperature,
             top_p=top_p,
@@ -181,7 +180,7 @@ def difficulty_score(
             dtype=dtype,
             device=device,
             journal=journal_path(out),
-            progress=not quiet,
+            progress=progress,
         )
         scores.save(out)
         print_result(
@@ -256,7 +255,7 @@ def losses(
     ),
     data: Path = typer.Argument(..., help="Dataset file or saved datasets folder."),
     out: Path = typer.Option(..., "--out", help="Per-example losses (.parquet, .csv or .jsonl)."),
-    adapter: Path = typer.Option(None, "--adapter", help="PEFT adapter folder on top of MODEL."),
+    adapter: Path = ADAPTER,
     base: str = typer.Option(None, "--base", help="Also score this base model, side by side."),
     with_base: bool = typer.Option(
         False, "--with-base", help="With --adapter: also score MODEL alone."
@@ -285,145 +284,89 @@ def losses(
     max_length: int = typer.Option(None, "--max-length", help="Longest input (left-truncated)."),
     dtype: str = _DTYPE,
     device: str = _DEVICE,
-    n_resamples: int = typer.Option(2000, "--resamples", help="Bootstrap resamples."),
+    n_resamples: int = typer.Option(
+        2000, "--n-resamples", help="Bootstrap resamples of the per-bin intervals."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print summaries and tables as JSON."),
-    quiet: bool = _QUIET,
+    progress: bool = PROGRESS,
 ) -> None:
     with user_errors():
-        import pandas as pd
-
-        from measurement._aggregate import loss_report
-        from measurement._bins import is_score_column, make_bins, ordered_bin_labels
-        from measurement._datasets import load_examples, write_table
         from measurement._jobs import journal_path
-        from measurement._lm import load_causal_lm
-        from measurement._losses import example_losses
+        from measurement._losses import compare_losses
 
-        if trained_bin is not None and bins is None:
-            raise InvalidParameterError(
-                f"`--trained-bin` needs `--bins` (the bin column); got --trained-bin {trained_bin!r}."
-            )
-        if with_base and adapter is None:
-            raise InvalidParameterError("`--with-base` needs `--adapter`; got no adapter.")
-        ft_model, tok = load_causal_lm(model, adapter=adapter, dtype=dtype, device=device)
-        examples = load_examples(data, columns=columns, tokenizer=tok)
-        keep = [c for c in (bins, split_column) if c and c in examples.table.columns]
-        keep += split_names(carry)
-        keep += [c for c in examples.table.columns if str(c).startswith("difficulty_")]
-        keep = list(dict.fromkeys(keep))
-        if bins is not None and bins not in examples.table.columns:
-            raise InvalidParameterError(f"`--bins` must be a column of {data}; got {bins!r}.")
-        bin_col = bins
-        if bins is not None and is_score_column(examples.table[bins]):
-            cut = make_bins(pd.to_numeric(examples.table[bins]).to_numpy(float), column=bins)
-            examples = examples.with_columns(bin=cut.assign(pd.to_numeric(examples.table[bins])))
-            keep.append("bin")
-            bin_col = "bin"
-        kw = dict(
+        result = compare_losses(
+            model,
+            data,
+            adapter=adapter,
+            base=base,
+            with_base=with_base,
+            bins=bins,
+            split_column=split_column,
+            train_value=train_value,
+            trained_bin=trained_bin,
+            carry=split_names(carry),
+            columns=columns,
             checker=_checker(answer_regex, exact_match),
+            max_new_tokens=max_new_tokens,
+            p_min=p_min,
             batch_size=batch_size,
             max_length=max_length,
-            p_min=p_min,
-            max_new_tokens=max_new_tokens,
-            carry=keep,
-            progress=not quiet,
+            dtype=dtype,
+            device=device,
+            n_resamples=n_resamples,
+            journal=journal_path(out),
+            progress=progress,
         )
-        side_by_side = base is not None or with_base
-        runs = [("finetuned" if side_by_side else str(model), ft_model, tok)]
-        if base is not None:
-            runs.insert(0, ("base", *load_causal_lm(base, dtype=dtype, device=device)))
-        results, journal = [], journal_path(out)
-        for label, lm, tk in runs:
-            results.append(
-                example_losses(
-                    lm,
-                    examples,
-                    tokenizer=tk,
-                    label=label,
-                    journal=journal.with_suffix(f".{Path(label).name}.jsonl"),
-                    **kw,
-                )
-            )
-        if with_base:
-            with ft_model.disable_adapter():
-                results.insert(
-                    0, example_losses(ft_model, examples, tokenizer=tok, label="base", **kw)
-                )
-        table = pd.concat([r.table for r in results], ignore_index=True)
-        if bin_col is not None:
-            table[bin_col] = ordered_bin_labels(table[bin_col], examples.table[bin_col])
-        write_table(table, out)
-        for label, *_ in runs:
-            journal.with_suffix(f".{Path(label).name}.jsonl").unlink(missing_ok=True)
-        report = None
-        if bin_col is not None:
-            report = loss_report(
-                table,
-                bin_column=bin_col,
-                split_column=split_column,
-                train_value=train_value,
-                trained_bin=trained_bin,
-                n_resamples=n_resamples,
-            )
-        if as_json:
-            print_json(
-                {
-                    "models": [r.summary() for r in results],
-                    "out": str(out),
-                    "report": None if report is None else report.to_dict(),
-                }
-            )
-        else:
-            typer.echo(
-                "\n\n".join(
-                    [*(str(r) for r in results), *([] if report is None else [str(report)])]
-                )
-            )
-            typer.echo(f"wrote {out}")
+        result.save(out)
+        print_result(
+            result,
+            as_json=as_json,
+            payload={**result.to_dict(), "out": str(out)},
+            text=f"{result}\nwrote {out}",
+        )
+
+
+def _certify_option(name: str, *decls: str, **kwargs: Any) -> Any:
+    return config_option(CertifyConfig, name, *decls, **kwargs)
 
 
 @app.command("certify", help=_CERTIFY_HELP, no_args_is_help=True)
 def certify_cmd(
     base: Path = typer.Argument(..., help="Base model folder (the prior's centre)."),
     finetuned: Path = typer.Argument(
-        ..., help="Fine-tuned model folder, or a PEFT adapter folder."
+        ..., help="Fine-tuned model folder, or a PEFT adapter folder (adapter_config.json)."
     ),
     data: Path = typer.Argument(..., help="Bound set: the fine-tune's training examples."),
-    n: int = typer.Option(None, "-n", help="Examples used (the first N rows; default all)."),
-    delta: float = typer.Option(0.05, "--delta", help="Confidence budget of the PAC-Bayes step."),
-    delta_mc: float = typer.Option(
-        0.01, "--delta-mc", help="Confidence budget of the Monte-Carlo step."
-    ),
-    sigma: float = typer.Option(
-        None, "--sigma", help="Posterior sigma fixed in advance (else searched)."
-    ),
-    sigma_grid: str = typer.Option(
-        None, "--sigma-grid", help="Sigma grid fixed in advance (charged ln size)."
-    ),
-    sigma_prior: float = typer.Option(None, "--sigma-prior", help="Prior sigma (default sigma)."),
-    per_tensor_scale: bool = typer.Option(
-        False, "--per-tensor-scale", help="sigma x RMS of each tensor."
-    ),
-    space: str = typer.Option("weight", "--space", help="weight | adapter (LoRA only)."),
-    target_increase: float = typer.Option(
-        0.1, "--target-increase", help="Sigma search: NLL increase (nats)."
-    ),
-    mc_samples: int = typer.Option(20, "--mc-samples", help="Posterior samples m."),
-    loss: str = typer.Option("nll_clipped", "--loss", help="nll_clipped | zero_one."),
+    n: int = _certify_option("n", "-n"),
+    delta: float = _certify_option("delta"),
+    delta_mc: float = _certify_option("delta_mc"),
+    sigma: float = _certify_option("sigma"),
+    sigma_grid: str = _certify_option("sigma_grid", extra="Comma-separated."),
+    sigma_prior: float = _certify_option("sigma_prior"),
+    per_tensor_scale: bool = _certify_option("per_tensor_scale"),
+    space: str = _certify_option("space"),
+    target_increase: float = _certify_option("target_increase"),
+    search_samples: int = _certify_option("search_samples"),
+    search_examples: int = _certify_option("search_examples"),
+    mc_samples: int = _certify_option("mc_samples"),
+    loss: str = _certify_option("loss"),
     p_min: float = _P_MIN,
-    answer_regex: str = typer.Option(None, "--answer-regex", help="Checker for --loss zero_one."),
+    catoni_grid: str = _certify_option("catoni_grid", extra="Comma-separated."),
+    answer_regex: str = typer.Option(
+        None, "--answer-regex", help="Checker for --loss zero_one (default: ####/answer is N)."
+    ),
     exact_match: bool = _EXACT_MATCH,
     stats: Path = typer.Option(
         None, "--stats", help="Weight statistics folder (tradeoff weights --out)."
     ),
     columns: str = _COLUMNS,
     batch_size: int = _BATCH_SIZE,
-    seed: int = typer.Option(0, "--seed", help="Seed of the posterior samples."),
+    seed: int = _certify_option("seed"),
     dtype: str = _DTYPE,
     device: str = _DEVICE,
     out: Path = typer.Option(None, "--out", help="Also write the certificate as JSON here."),
     as_json: bool = typer.Option(False, "--json", help="Print the certificate as JSON."),
-    quiet: bool = _QUIET,
+    progress: bool = PROGRESS,
 ) -> None:
     with user_errors():
         import os
@@ -432,10 +375,29 @@ def certify_cmd(
         from measurement._jobs import journal_path
         from pacbound.support import write_json
 
-        is_adapter = (finetuned / "adapter_config.json").is_file()
-        checker = _checker(answer_regex, exact_match)
-        if loss == "zero_one" and checker is None:
-            checker = _checker("default", False)
+        config = CertifyConfig(
+            n=n,
+            delta=delta,
+            delta_mc=delta_mc,
+            sigma=sigma,
+            sigma_grid=None if sigma_grid is None else parse_float_list(sigma_grid, "--sigma-grid"),
+            sigma_prior=sigma_prior,
+            per_tensor_scale=per_tensor_scale,
+            space=space,
+            target_increase=target_increase,
+            search_samples=search_samples,
+            search_examples=search_examples,
+            mc_samples=mc_samples,
+            loss=loss,
+            p_min=p_min,
+            catoni_grid=None
+            if catoni_grid is None
+            else parse_float_list(catoni_grid, "--catoni-grid"),
+            batch_size=batch_size,
+            seed=seed,
+            dtype=dtype,
+            device=device,
+        )
         # finished Monte-Carlo samples are journaled beside the output (or the data), to resume
         journal = journal_path(out if out is not None else data.with_name(f"{data.name}.certify"))
         if not os.access(journal.parent, os.W_OK):
@@ -447,30 +409,14 @@ def certify_cmd(
             loaded = WeightStats.load(stats)
         cert = certify(
             base,
-            None if is_adapter else finetuned,
+            finetuned,
             data,
-            adapter=finetuned if is_adapter else None,
-            n=n,
-            delta=delta,
-            delta_mc=delta_mc,
-            sigma=sigma,
-            sigma_prior=sigma_prior,
-            sigma_grid=None if sigma_grid is None else parse_float_list(sigma_grid, "--sigma-grid"),
-            per_tensor_scale=per_tensor_scale,
-            space=space,
-            target_increase=target_increase,
-            mc_samples=mc_samples,
-            loss=loss,
-            p_min=p_min,
-            checker=checker,
+            config,
+            checker=_checker(answer_regex, exact_match),
             stats=loaded,
             columns=columns,
-            batch_size=batch_size,
-            seed=seed,
-            dtype=dtype,
-            device=device,
             journal=journal,
-            progress=not quiet,
+            progress=progress,
         )
         if out is not None:
             write_json(out, cert.to_dict())

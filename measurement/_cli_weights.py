@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from measurement._cli_options import ADAPTER, PROGRESS
 from pacbound.exceptions import InvalidParameterError
 from pacbound.support import (
     make_app,
@@ -32,7 +33,7 @@ Examples:
 
   tradeoff weights base/ finetuned/ --out stats/
 
-  tradeoff weights base/ lora-adapter/ --adapter --out stats/ --base-norms
+  tradeoff weights base/ --adapter lora-adapter/ --out stats/ --base-norms
 """
 
 _KL_HELP = """KL(Q||P) between Gaussians around the fine-tuned and the base weights, and bounds.
@@ -50,11 +51,6 @@ Examples:
 
 
 # options shared by `weights` and `kl` (the streaming pass)
-_ADAPTER = typer.Option(
-    False,
-    "--adapter",
-    help="FINETUNED is a PEFT LoRA adapter on top of BASE (also detected automatically).",
-)
 _ADAPTER_INIT = typer.Option(
     None, "--adapter-init", help="Adapter saved at initialisation: adapter-space prior centre."
 )
@@ -71,7 +67,6 @@ _ALLOW_UNPAIRED = typer.Option(
 _THREADS = typer.Option(
     None, "--threads", help="CPU threads for the pass (1 is faster on a busy machine)."
 )
-_PROGRESS = typer.Option(True, "--progress/--no-progress", help="Progress bar.")
 
 
 def _chunk_bytes(chunk_mb: float) -> int:
@@ -82,10 +77,10 @@ def _chunk_bytes(chunk_mb: float) -> int:
 
 def _measure(
     base: Path,
-    finetuned: Path,
+    finetuned: Path | None,
     out: Path | None,
     *,
-    adapter: bool,
+    adapter: Path | None,
     adapter_init: Path | None,
     base_norms: bool,
     chunk_mb: float,
@@ -97,15 +92,10 @@ def _measure(
     """Stream the statistics (resuming from the journal in ``out``) and save them to ``out``."""
     from measurement._weight_statistics import weight_statistics
 
-    if adapter and not (finetuned / "adapter_config.json").is_file():
-        raise InvalidParameterError(
-            f"`FINETUNED` must be a PEFT adapter folder with adapter_config.json when --adapter "
-            f"is given; got {str(finetuned)!r}."
-        )
     stats = weight_statistics(
         base,
-        None if adapter else finetuned,
-        adapter=finetuned if adapter else None,
+        finetuned,
+        adapter=adapter,
         chunk_bytes=_chunk_bytes(chunk_mb),
         device=device,
         allow_unpaired=allow_unpaired,
@@ -123,21 +113,26 @@ def _measure(
 @app.command("weights", help=_WEIGHTS_HELP)
 def weights(
     base: Path = typer.Argument(..., help="Base model: HF folder, .safetensors or .bin file."),
-    finetuned: Path = typer.Argument(
-        ..., help="Fine-tuned model (same forms), or a PEFT adapter folder."
+    finetuned: Path | None = typer.Argument(
+        None, help="Fine-tuned model (same forms), or a PEFT adapter folder (or use --adapter)."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the statistics files."),
-    adapter: bool = _ADAPTER,
+    adapter: Path | None = ADAPTER,
     adapter_init: Path | None = _ADAPTER_INIT,
     base_norms: bool = _BASE_NORMS,
     chunk_mb: float = _CHUNK_MB,
     device: str = _DEVICE,
     allow_unpaired: bool = _ALLOW_UNPAIRED,
     threads: int | None = _THREADS,
-    progress: bool = _PROGRESS,
+    progress: bool = PROGRESS,
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     with user_errors():
+        from measurement._output_folder import resolve_output_folder
+
+        finetuned, note = resolve_output_folder(finetuned)
+        if note:
+            typer.echo(f"note: {note}", err=True)
         stats = _measure(
             base,
             finetuned,
@@ -188,33 +183,32 @@ def kl(
     n: int | None = typer.Option(None, "-n", "--n", help="Examples behind --emp-risk."),
     delta: float | None = typer.Option(None, "--delta", help="Confidence parameter in (0,1)."),
     bound: str = typer.Option(
-        "kl,mcallester,catoni", "--bound", help="Bounds to report (comma-separated)."
+        "kl,mcallester,catoni", "--bounds", help="Bounds to report (comma-separated)."
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Also save the statistics measured from BASE FINETUNED here."
     ),
-    adapter: bool = _ADAPTER,
+    adapter: Path | None = ADAPTER,
     adapter_init: Path | None = _ADAPTER_INIT,
     base_norms: bool = _BASE_NORMS,
     chunk_mb: float = _CHUNK_MB,
     device: str = _DEVICE,
     allow_unpaired: bool = _ALLOW_UNPAIRED,
     threads: int | None = _THREADS,
-    progress: bool = _PROGRESS,
+    progress: bool = PROGRESS,
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     with user_errors():
         from measurement._stats import WeightStats
         from measurement._weight_kl import gaussian_kl, weight_bound
 
-        if stats_dir is not None and (base is not None or finetuned is not None):
+        if stats_dir is not None and (base is not None or finetuned or adapter):
             raise InvalidParameterError(
                 "`--stats` must be used instead of BASE FINETUNED, not with them; got both."
             )
-        if stats_dir is None and (base is None or finetuned is None):
+        if stats_dir is None and base is None:
             raise InvalidParameterError(
-                "`BASE FINETUNED` must both be given, or `--stats DIR`; got "
-                f"{'nothing' if base is None else 'BASE only'}."
+                "`BASE` and FINETUNED (or --adapter) must be given, or `--stats DIR`; got nothing."
             )
         grid = None if sigma_grid is None else parse_float_list(sigma_grid, "--sigma-grid")
         risks = None if emp_risk is None else parse_float_list(emp_risk, "--emp-risk")

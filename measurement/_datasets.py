@@ -1,5 +1,6 @@
-"""SFT datasets: read prompt/completion (or chat) examples from JSONL, CSV, Parquet or a
-Hugging Face ``datasets`` folder, with clear errors that name the file and the row.
+"""SFT datasets: read prompt/completion (or chat) examples from a table file (JSON Lines, JSON,
+CSV, TSV, Parquet: :func:`pacbound.support.read_table`) or a Hugging Face ``datasets`` folder,
+with clear errors that name the file and the row.
 
 Every example becomes a pair (prompt, completion). Chat rows (a ``messages`` list of
 ``{"role", "content"}``) are rendered with the tokenizer's chat template: the prompt is every
@@ -22,13 +23,12 @@ import pandas as pd
 
 from measurement.exceptions import DatasetError
 from pacbound.exceptions import InvalidParameterError
-from pacbound.support import atomic_path, read_jsonl_records
+from pacbound.support import TABLE_SUFFIXES, read_table, to_jsonable, write_table
 
 __all__ = ["ExampleSet", "as_example_set", "load_examples", "parse_column_mapping", "write_table"]
 
 #: Canonical fields a column mapping may rename.
 CANONICAL_FIELDS = ("prompt", "completion", "messages", "answer", "example_id")
-SUPPORTED_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".pq")
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,81 +213,24 @@ def as_example_set(
     return load_examples(data, columns=columns, tokenizer=tokenizer)
 
 
-def write_table(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``table`` to ``path`` atomically; the format follows the suffix.
-
-    ``.parquet``/``.pq``, ``.csv`` (nested values are JSON-encoded) and ``.jsonl``/``.json``
-    (one JSON object per line).
-    """
-    target = Path(path)
-    suffix = target.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise InvalidParameterError(
-            f"`out` must end in one of {', '.join(SUPPORTED_SUFFIXES)}; got {str(target)!r}."
-        )
-    with atomic_path(target, suffix=suffix) as tmp:
-        if suffix in (".parquet", ".pq"):
-            table.to_parquet(tmp, index=False)
-        elif suffix == ".csv":
-            flat = table.copy()
-            for col in flat.columns:
-                if flat[col].map(lambda v: isinstance(v, (list, dict, np.ndarray))).any():
-                    flat[col] = flat[col].map(_json_cell)
-            flat.to_csv(tmp, index=False)
-        else:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                for record in table.to_dict(orient="records"):
-                    fh.write(json.dumps(_plain(record), ensure_ascii=False) + "\n")
-    return target
-
-
 # ---------------------------------------------------------------------------------------------
 # reading
 
 
 def _read_frame(source: Path, split: str | None) -> pd.DataFrame:
+    """The rows of a table file (:func:`pacbound.support.read_table`, cells kept as text) or of
+    a saved ``datasets`` folder."""
     if not source.exists():
         raise DatasetError(f"{source}: no such file or folder.")
     if source.is_dir():
         return _read_hf_folder(source, split)
     suffix = source.suffix.lower()
-    try:
-        if suffix == ".jsonl":
-            return _read_jsonl(source)
-        if suffix == ".json":
-            return _read_json(source)
-        if suffix == ".csv":
-            return pd.read_csv(source, keep_default_na=False, dtype=object)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(source)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        if isinstance(exc, DatasetError):
-            raise
-        raise DatasetError(f"{source}: cannot be read as {suffix[1:]}: {exc}") from exc
-    raise DatasetError(
-        f"{source}: the dataset format must be one of {', '.join(SUPPORTED_SUFFIXES)} or a "
-        f"saved `datasets` folder; got suffix {suffix or '(none)'!r}."
-    )
-
-
-def _read_jsonl(source: Path) -> pd.DataFrame:
-    return pd.DataFrame.from_records(read_jsonl_records(source, error=DatasetError))
-
-
-def _read_json(source: Path) -> pd.DataFrame:
-    text = source.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return _read_jsonl(source)  # JSON Lines saved with a .json suffix
-    if isinstance(data, dict):
-        data = data.get("data", data.get("examples"))
-    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+    if suffix not in TABLE_SUFFIXES:
         raise DatasetError(
-            f"{source}: a .json dataset must be a list of objects (or JSON Lines); got "
-            f"{type(data).__name__}."
+            f"{source}: the dataset format must be one of {', '.join(TABLE_SUFFIXES)} or a "
+            f"saved `datasets` folder; got suffix {suffix or '(none)'!r}."
         )
-    return pd.DataFrame.from_records(data)
+    return read_table(source, text=True, error=DatasetError, what="dataset")
 
 
 def _read_hf_folder(source: Path, split: str | None) -> pd.DataFrame:
@@ -330,7 +273,7 @@ def _with_example_id(frame: pd.DataFrame, source: Path, id_col: str, mapped: boo
     if duplicated.any():
         row = int(np.argmax(duplicated.to_numpy()))
         raise DatasetError(
-            f"{source}: example ids must be unique; row {row} repeats id {_plain(ids.iloc[row])!r}."
+            f"{source}: example ids must be unique; row {row} repeats id {to_jsonable(ids.iloc[row])!r}."
         )
     out = frame.drop(columns=["example_id"], errors="ignore")
     out.insert(0, "example_id", ids.to_numpy())
@@ -459,23 +402,3 @@ def _listing(names: Any) -> str:
 def _short(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _json_cell(value: Any) -> Any:
-    if isinstance(value, (list, dict, np.ndarray)):
-        return json.dumps(_plain(value), ensure_ascii=False)
-    return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -34,10 +34,10 @@ import pandas as pd
 
 from measurement._answers import AnswerChecker
 from measurement._datasets import ExampleSet, as_example_set, write_table
-from measurement._jobs import Journal, progress_bar
+from measurement._jobs import Journal, parameter_fingerprint, rows_digest
 from measurement.exceptions import DatasetError
 from pacbound.exceptions import InvalidParameterError
-from pacbound.support import check_choice, check_positive_int
+from pacbound.support import check_choice, check_positive_int, progress_bar
 
 __all__ = ["DIFFICULTY_MEASURES", "DifficultyScores", "pass_at_k", "score_difficulty"]
 
@@ -213,8 +213,10 @@ def score_difficulty(
     fingerprint = {
         "by": by,
         "model": label,
-        "data": examples.source,
+        "weights": None if lm is None else parameter_fingerprint(lm),
+        "data": rows_digest(examples),  # content, not the path: a rewritten file starts afresh
         "n": len(examples),
+        "checker": None if checker is None else checker.to_dict(),
         "batch_size": batch_size,
         "add_bos": add_bos,
         "n_samples": n_samples,

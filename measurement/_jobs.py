@@ -1,29 +1,70 @@
-"""Long-job plumbing: progress bars and resumable journals.
-
-Progress bars are rich bars on stderr, so that ``--json`` output on stdout stays clean: one that
-counts work units (:func:`progress_bar`) and one that counts bytes and shows GB/s
-(:func:`byte_progress`, for the streaming pass over checkpoints).
+"""Long-job plumbing: resumable journals (the progress bars are
+:func:`pacbound.support.progress_bar` and :func:`pacbound.support.byte_progress`).
 
 Resuming: an append-only JSON Lines journal of finished work units. The first line holds a
-fingerprint of the job (model, data, settings; file paths, sizes and modification times). Each
-later line is one finished unit (a batch of examples, a Monte-Carlo sample, a batch of tensors'
-statistics), written and fsynced as soon as it is done. A rerun with the same fingerprint skips
-the finished units; a different fingerprint starts afresh. A line cut short by a kill is
-ignored. The journal is removed when the job's output has been written.
+fingerprint of everything the job's result depends on: the model's weights
+(:func:`parameter_fingerprint` for a loaded model, :func:`measurement.checkpoint_fingerprint`
+for files), the content of the rows used (:func:`rows_digest`) and every option that changes
+the result. Each later line is one finished unit (a batch of examples, a Monte-Carlo sample, a
+batch of tensors' statistics), written and fsynced as soon as it is done. A rerun with the
+same fingerprint skips the finished units; a different fingerprint starts afresh, with a
+warning that names the fields that differ. A line cut short by a kill is ignored. The journal
+is removed when the job's output has been written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+import warnings
 from pathlib import Path
 from typing import Any
 
 from pacbound.support import atomic_write_text, to_jsonable
 
-__all__ = ["Journal", "byte_progress", "journal_path", "progress_bar"]
+__all__ = ["Journal", "journal_path", "parameter_fingerprint", "rows_digest"]
+
+#: Elements read per parameter tensor by :func:`parameter_fingerprint` (strided over it).
+_SAMPLE = 1024
+
+
+def parameter_fingerprint(model: Any) -> str:
+    """A digest of a loaded model's weights, cheap enough to take before every journaled job.
+
+    For each parameter (in name order) its name, shape and dtype, and ``1024`` elements taken
+    with a constant stride over the flattened tensor plus its last element, in float64. Two
+    models whose weights differ anywhere a fine-tune changes them (every element of a trained
+    matrix, the factors of a LoRA adapter) get different digests; the digest does not depend
+    on the device, and reading it costs a few thousand elements per tensor.
+    """
+    import torch
+
+    digest = hashlib.sha256()
+    samples = []
+    for name, param in sorted(model.named_parameters(), key=lambda kv: kv[0]):
+        digest.update(f"{name}:{tuple(param.shape)}:{param.dtype};".encode())
+        if param.device.type == "meta" or param.numel() == 0:
+            continue
+        flat = param.detach().reshape(-1)
+        step = max(1, flat.numel() // _SAMPLE)
+        samples.append(torch.cat([flat[::step][:_SAMPLE], flat[-1:]]).to(torch.float64))
+    if samples:
+        digest.update(torch.cat([s.cpu() for s in samples]).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def rows_digest(examples: Any) -> str:
+    """sha256 of the rows a job reads: every column of ``examples.table`` (or of a DataFrame),
+    values and names, in row order."""
+    import pandas as pd
+
+    table = getattr(examples, "table", examples)
+    digest = hashlib.sha256(json.dumps([str(c) for c in table.columns]).encode())
+    hashed = pd.util.hash_pandas_object(table.astype(str), index=False)
+    digest.update(hashed.to_numpy().tobytes())
+    return digest.hexdigest()
 
 
 def journal_path(out: str | os.PathLike[str]) -> Path:
@@ -51,10 +92,19 @@ class Journal:
         self.fingerprint = to_jsonable(fingerprint)
         self._done: dict[str, Any] = {}
         self._fh = None
+        self._stale: tuple[list[str], int] | None = None
         if self.path is None:
             return
         if self.path.exists():
             self._done = self._read()
+            if self._stale is not None:
+                warnings.warn(
+                    f"Resume journal `{self.path}` was written by another job (it differs in: "
+                    f"{', '.join(self._stale[0]) or 'its format'}); its {self._stale[1]} "
+                    "finished unit(s) are discarded and the job starts afresh.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         # rewritten whole: drops a cut-short last line or a stale journal of another job
         text = json.dumps({"fingerprint": self.fingerprint}) + "\n"
         text += "".join(self._line(k, v) for k, v in self._done.items())
@@ -101,6 +151,13 @@ class Journal:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             return {}
         if not isinstance(header, dict) or header.get("fingerprint") != self.fingerprint:
+            old = header.get("fingerprint") if isinstance(header, dict) else None
+            new = self.fingerprint
+            if isinstance(old, dict) and isinstance(new, dict):
+                keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            else:
+                keys = []
+            self._stale = (keys, max(len(lines) - 1, 0))
             return {}
         done: dict[str, Any] = {}
         for line in lines[1:]:
@@ -110,49 +167,3 @@ class Journal:
             except (json.JSONDecodeError, KeyError, TypeError):
                 break  # the last line was cut short by a kill
         return done
-
-
-@contextlib.contextmanager
-def progress_bar(
-    description: str, total: int | None, *, enabled: bool = True
-) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(k)``; when ``enabled``, a rich progress bar on stderr follows it."""
-    if not enabled:
-        yield lambda k=1: None
-        return
-    from rich.progress import MofNCompleteColumn, TimeElapsedColumn
-
-    with _rich_bar(description, total, MofNCompleteColumn(), TimeElapsedColumn()) as advance:
-        yield lambda k=1: advance(k)
-
-
-@contextlib.contextmanager
-def byte_progress(
-    description: str, total_bytes: int, *, enabled: bool = True
-) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(nbytes)``; when ``enabled``, show bytes read, GB/s and time left."""
-    if not enabled:
-        yield lambda nbytes: None
-        return
-    from rich.progress import DownloadColumn, TransferSpeedColumn
-
-    columns = (DownloadColumn(binary_units=False), TransferSpeedColumn())
-    with _rich_bar(description, max(total_bytes, 1), *columns) as advance:
-        yield advance
-
-
-@contextlib.contextmanager
-def _rich_bar(description: str, total: int | None, *middle: Any) -> Iterator[Callable[[int], None]]:
-    """A rich bar on stderr: description, bar, the ``middle`` columns and the time left."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        *middle,
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda k: bar.advance(task, k)

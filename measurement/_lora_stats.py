@@ -1,4 +1,4 @@
-"""Statistics rows for a LoRA adapter, in both posterior families of DESIGN.md section 4.
+"""Statistics rows for a LoRA adapter, in both posterior families (weight and adapter space).
 
 *Weight space* (the paper's reading): Q is centred at w_base + ΔW over **all** the model's
 weights, P at w_base. Rows: one per adapted module (kind ``lora``, squared norm from the

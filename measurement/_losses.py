@@ -29,14 +29,14 @@ import torch
 from measurement._answers import AnswerChecker
 from measurement._datasets import ExampleSet, as_example_set, write_table
 from measurement._generate import generate_completions
-from measurement._jobs import Journal, progress_bar
+from measurement._jobs import Journal, parameter_fingerprint, rows_digest
 from measurement._lm import load_causal_lm, model_max_length, unwrap_causal_lm
 from measurement._scoring import batch_examples, score_batches
 from measurement.exceptions import DatasetError
 from pacbound.exceptions import InvalidParameterError
-from pacbound.support import check_positive_int
+from pacbound.support import check_positive_int, progress_bar
 
-__all__ = ["ExampleLosses", "example_losses"]
+__all__ = ["ExampleLosses", "LossComparison", "compare_losses", "example_losses"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,7 +237,13 @@ def example_losses(
     }
     book = None
     if journal is not None:
-        book = Journal(journal, {"model": label, "data": _data_digest(batches), **settings})
+        book = Journal(journal, {
+            "model": label,
+            "weights": parameter_fingerprint(lm),  # the label alone ("finetuned") is no identity
+            "data": _data_digest(batches),
+            "rows": rows_digest(examples),
+            **settings,
+        })
     start = time.perf_counter()
     with progress_bar(f"scoring {Path(label).name}", len(examples), enabled=progress) as advance:
         scores = score_batches(
@@ -293,3 +299,178 @@ def _data_digest(batches: Any) -> str:
         h.update(e.ids.tobytes())
         h.update(int(e.n_completion).to_bytes(8, "little"))
     return h.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class LossComparison:
+    """Per-example losses of one or more models on one dataset, and the per-bin report.
+
+    Attributes
+    ----------
+    results : tuple of ExampleLosses
+        One per model, base first (labels ``base``/``finetuned`` when side by side).
+    table : pandas.DataFrame
+        Their rows stacked; the bin column (when there is one) is an ordered categorical.
+    bin_column : str or None
+        The bin column of :attr:`table` (``bin`` when a numeric score was cut in tertiles).
+    report : LossReport or None
+        Per-bin means with bootstrap intervals and the gap tables
+        (:func:`measurement.loss_report`), when there is a bin column.
+    """
+
+    results: tuple[ExampleLosses, ...]
+    table: pd.DataFrame
+    bin_column: str | None = None
+    report: Any = None
+
+    def __str__(self) -> str:
+        parts = [str(r) for r in self.results]
+        if self.report is not None:
+            parts.append(str(self.report))
+        return "\n\n".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The models' summaries and the report, JSON-safe (the rows are in :attr:`table`)."""
+        return {
+            "models": [r.summary() for r in self.results],
+            "bin_column": self.bin_column,
+            "report": None if self.report is None else self.report.to_dict(),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write :attr:`table` (format from the suffix: .parquet, .csv, .jsonl)."""
+        return write_table(self.table, path)
+
+
+def compare_losses(
+    model: str | Path,
+    data: ExampleSet | str | Path,
+    *,
+    adapter: str | Path | None = None,
+    base: str | Path | None = None,
+    with_base: bool = False,
+    bins: str | None = None,
+    split_column: str = "split",
+    train_value: str = "train",
+    trained_bin: str | None = None,
+    carry: Sequence[str] = (),
+    columns: Any = None,
+    checker: AnswerChecker | None = None,
+    max_new_tokens: int = 256,
+    p_min: float | None = 1e-4,
+    batch_size: int = 8,
+    max_length: int | None = None,
+    dtype: str | None = "auto",
+    device: str | None = "auto",
+    n_resamples: int = 2000,
+    journal: str | Path | None = None,
+    progress: bool = False,
+) -> LossComparison:
+    """Per-example losses of a checkpoint (beside its base, optionally) and the per-bin report.
+
+    The examples keep their ``split`` column, any ``difficulty_*`` columns, the ``bins``
+    column and ``carry``. A numeric ``bins`` column (a difficulty score) is cut into
+    equal-count tertiles first (column ``bin``). With a bin column, :func:`loss_report` gives
+    per-bin means with bootstrap intervals, the generalization gap (rows whose
+    ``split_column`` is ``train_value`` against the rest) and, with ``trained_bin``, the
+    extrapolation gap from the bin the fine-tune was trained on.
+
+    Parameters
+    ----------
+    model : path
+        The fine-tuned model folder, or the base when ``adapter`` is given.
+    data : ExampleSet or path
+        The examples.
+    adapter : path, optional
+        A PEFT LoRA adapter folder on top of ``model``.
+    base : path, optional
+        Also score this base model, side by side (labels ``base`` and ``finetuned``).
+    with_base : bool
+        With ``adapter``: also score ``model`` alone (the adapter disabled) as ``base``.
+    bins : str, optional
+        The bin column (labels, or a numeric score cut in tertiles).
+    split_column, train_value : str
+        The column that marks training rows, and its value on them.
+    trained_bin : str, optional
+        The bin the fine-tune was trained on (needs ``bins``).
+    carry : sequence of str
+        More dataset columns copied into the output.
+    columns, checker, max_new_tokens, p_min, batch_size, max_length, dtype, device
+        As in :func:`example_losses`.
+    n_resamples : int
+        Bootstrap resamples of the report's intervals.
+    journal : path, optional
+        Journal file stem: each model's finished batches go to ``<journal>.<model>.jsonl``, so
+        a killed run resumes; they are removed once every model is scored.
+    progress : bool
+        Progress bars on stderr.
+    """
+    from measurement._aggregate import loss_report
+    from measurement._bins import is_score_column, make_bins, ordered_bin_labels
+
+    if trained_bin is not None and bins is None:
+        raise InvalidParameterError(
+            f"`trained_bin` needs `bins` (the bin column); got trained_bin={trained_bin!r}."
+        )
+    if with_base and adapter is None:
+        raise InvalidParameterError("`with_base` needs `adapter`; got no adapter.")
+    ft_model, tok = load_causal_lm(model, adapter=adapter, dtype=dtype, device=device)
+    examples = as_example_set(data, columns=columns, tokenizer=tok)
+    names = [str(c) for c in examples.table.columns]
+    if bins is not None and bins not in names:
+        raise InvalidParameterError(
+            f"`bins` must be a column of {examples.source}; got {bins!r} (columns: {names})."
+        )
+    keep = [c for c in (bins, split_column) if c and c in names]
+    keep += list(carry)
+    keep += [c for c in names if c.startswith("difficulty_")]
+    keep = list(dict.fromkeys(keep))
+    bin_col = bins
+    if bins is not None and is_score_column(examples.table[bins]):
+        scores = pd.to_numeric(examples.table[bins])
+        cut = make_bins(scores.to_numpy(float), column=bins)
+        examples = examples.with_columns(bin=cut.assign(scores))
+        keep.append("bin")
+        bin_col = "bin"
+    kw = dict(
+        checker=checker,
+        batch_size=batch_size,
+        max_length=max_length,
+        p_min=p_min,
+        max_new_tokens=max_new_tokens,
+        carry=keep,
+        progress=progress,
+    )
+    side_by_side = base is not None or with_base
+    runs: list[tuple[str, Any, Any]] = [
+        ("finetuned" if side_by_side else str(model), ft_model, tok)
+    ]
+    if base is not None:
+        runs.insert(0, ("base", *load_causal_lm(base, dtype=dtype, device=device)))
+    journals = [
+        None if journal is None else Path(journal).with_suffix(f".{Path(label).name}.jsonl")
+        for label, *_ in runs
+    ]
+    results = [
+        example_losses(lm, examples, tokenizer=tk, label=label, journal=book, **kw)
+        for (label, lm, tk), book in zip(runs, journals, strict=True)
+    ]
+    if with_base:
+        with ft_model.disable_adapter():
+            results.insert(0, example_losses(ft_model, examples, tokenizer=tok, label="base", **kw))
+    for book in journals:
+        if book is not None:
+            book.unlink(missing_ok=True)
+    table = pd.concat([r.table for r in results], ignore_index=True)
+    report = None
+    if bin_col is not None:
+        table[bin_col] = ordered_bin_labels(table[bin_col], examples.table[bin_col])
+        report = loss_report(
+            table,
+            bin_column=bin_col,
+            split_column=split_column,
+            train_value=train_value,
+            trained_bin=trained_bin,
+            n_resamples=n_resamples,
+        )
+    return LossComparison(tuple(results), table, bin_col, report)

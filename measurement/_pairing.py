@@ -11,15 +11,20 @@ Rules, in order:
    configs say ``tie_word_embeddings`` and both files still carry the head, it is dropped.
 4. Vocabulary resize: an embedding or head whose row count grew pairs its common rows; the
    new rows are reported apart (kind ``new_rows``, prior centre 0).
-5. Non-floating tensors (integer buffers) are skipped and listed.
+5. Non-floating tensors (integer or bool buffers) are skipped, listed and counted; a name that
+   is floating on one side and integer/bool on the other is reported as such (not as a tensor
+   "only in" the floating side).
 
 Anything left unpaired, or paired with another shape, is an error listing both sides, unless
-``allow_unpaired``.
+``allow_unpaired``; then a warning gives the share of floating parameters compared
+(:class:`Coverage`). When no floating tensor pairs at all the comparison is refused: a KL over
+zero tensors is 0 and would certify nothing.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -28,6 +33,7 @@ from measurement.exceptions import UnpairedTensorError
 
 __all__ = [
     "MODULE_KINDS",
+    "Coverage",
     "NameResolver",
     "PairingPlan",
     "TensorPair",
@@ -174,6 +180,51 @@ class TensorPair:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """How much of the two checkpoints a pairing compares.
+
+    Attributes
+    ----------
+    compared : int
+        Fine-tuned elements in the pairs (common and new rows).
+    total : int
+        ``compared`` plus the elements of every floating tensor left out: only in one side,
+        paired with another shape, or floating on one side and integer/bool on the other.
+    unpaired_tensors : int
+        Floating tensors only on one side or with different shapes.
+    skipped_tensors : int
+        Integer or bool tensors (per side), which are buffers, not weights.
+    skipped_numel : int
+        Their elements.
+    """
+
+    compared: int
+    total: int
+    unpaired_tensors: int = 0
+    skipped_tensors: int = 0
+    skipped_numel: int = 0
+
+    @property
+    def share(self) -> float:
+        """``compared / total`` (1.0 when there is nothing at all)."""
+        return self.compared / self.total if self.total else 1.0
+
+    def __str__(self) -> str:
+        text = (
+            f"compared {self.compared:,} of {self.total:,} floating parameters "
+            f"({100 * self.share:.2f}%)"
+        )
+        if self.unpaired_tensors:
+            text += f"; {self.unpaired_tensors} tensors did not pair"
+        if self.skipped_tensors:
+            text += (
+                f"; {self.skipped_tensors} integer/bool tensors skipped "
+                f"({self.skipped_numel:,} elements; buffers, not weights)"
+            )
+        return text
+
+
+@dataclass(frozen=True)
 class PairingPlan:
     """Result of pairing: the pairs, and everything that did not pair.
 
@@ -186,9 +237,13 @@ class PairingPlan:
     shape_mismatch : list of tuple
         ``(name, base_shape, finetuned_shape)`` (only non-empty with ``allow_unpaired``).
     skipped : list of str
-        Non-floating tensors (integer or boolean buffers), not weights.
+        Non-floating tensors (integer or boolean buffers), not weights, as ``"side:name"``.
     notes : list of str
         Human-readable remarks: tied weights, canonical matches, resized vocabularies.
+    non_float : list of tuple
+        ``(name, side, dtype)`` for names floating on one side and integer/bool on ``side``.
+    coverage : Coverage or None
+        Elements compared against elements left out.
     """
 
     pairs: list[TensorPair]
@@ -197,6 +252,8 @@ class PairingPlan:
     shape_mismatch: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    non_float: list[tuple[str, str, str]] = field(default_factory=list)
+    coverage: Coverage | None = None
 
 
 def _listing(names: list[str], limit: int = 10) -> str:
@@ -212,9 +269,47 @@ def unpaired_error(
     mismatch: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
     *,
     ft_label: str = "fine-tune",
+    non_float: list[tuple[str, str, str]] | None = None,
 ) -> UnpairedTensorError:
-    """The one-line error that lists everything that did not pair, on both sides."""
+    """The one-line error that lists everything that did not pair, on both sides.
+
+    ``non_float`` holds ``(name, side, dtype)`` for names that are integer/bool on ``side``
+    and floating on the other: they are named as such, never as "only in" a side.
+    """
+    parts = _unpaired_parts(
+        base_path, ft_path, base_only, ft_only, mismatch, ft_label=ft_label, non_float=non_float
+    )
+    return UnpairedTensorError(
+        "Checkpoints do not pair: "
+        + "; ".join(parts)
+        + ". Pass allow_unpaired=True (--allow-unpaired) to compare only the tensors that pair.",
+        base_only=base_only,
+        finetuned_only=ft_only,
+        shape_mismatch=mismatch,
+    )
+
+
+def _unpaired_parts(
+    base_path: object,
+    ft_path: object,
+    base_only: list[str],
+    ft_only: list[str],
+    mismatch: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
+    *,
+    ft_label: str = "fine-tune",
+    non_float: list[tuple[str, str, str]] | None = None,
+) -> list[str]:
+    """One phrase per kind of tensor left out (see :func:`unpaired_error`)."""
     parts = []
+    for side, other in (("base", ft_label), (ft_label, "base")):
+        odd = [(n, d) for n, s, d in non_float or [] if s == side]
+        if odd:
+            shown = ", ".join(f"`{n}` ({d})" for n, d in odd[:10])
+            more = f" and {len(odd) - 10} more" if len(odd) > 10 else ""
+            parts.append(
+                f"{len(odd)} integer/bool in {side} but floating in {other} (not weights; "
+                f"skipped): {shown}{more}"
+            )
     if base_only:
         parts.append(f"{len(base_only)} only in base `{base_path}`: {_listing(base_only)}")
     if ft_only:
@@ -225,13 +320,32 @@ def unpaired_error(
         )
         more = f" and {len(mismatch) - 10} more" if len(mismatch) > 10 else ""
         parts.append(f"{len(mismatch)} with different shapes: {shown}{more}")
-    return UnpairedTensorError(
-        "Checkpoints do not pair: "
-        + "; ".join(parts)
-        + ". Pass allow_unpaired=True (--allow-unpaired) to compare only the tensors that pair.",
-        base_only=base_only,
-        finetuned_only=ft_only,
-        shape_mismatch=mismatch,
+    return parts
+
+
+def _coverage(
+    base: Checkpoint,
+    finetuned: Checkpoint,
+    pairs: list[TensorPair],
+    b_left: list[str],
+    f_left: list[str],
+    mismatch: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
+    non_float: list[tuple[str, str, str]],
+) -> Coverage:
+    compared = sum(p.numel for p in pairs)
+    left = sum(base.tensors[n].numel for n in b_left)
+    left += sum(finetuned.tensors[n].numel for n in f_left)
+    left += sum(finetuned.tensors[n].numel for n, _, _ in mismatch)
+    left += sum(
+        (finetuned if side == "base" else base).tensors[n].numel for n, side, _ in non_float
+    )
+    skipped = [t for c in (base, finetuned) for t in c.tensors.values() if not t.is_float]
+    return Coverage(
+        compared=compared,
+        total=compared + left,
+        unpaired_tensors=len(b_left) + len(f_left) + len(mismatch),
+        skipped_tensors=len(skipped),
+        skipped_numel=sum(t.numel for t in skipped),
     )
 
 
@@ -273,10 +387,16 @@ def pair_checkpoints(
     )
     b_float = {n: t for n, t in base.tensors.items() if t.is_float}
     f_float = {n: t for n, t in finetuned.tensors.items() if t.is_float}
+    non_float = [
+        (n, "base" if n in f_float else "fine-tune", (b if n in f_float else f).dtype_name)
+        for n, b in base.tensors.items()
+        if (f := finetuned.tensors.get(n)) is not None and b.is_float != f.is_float
+    ]
+    odd = {n for n, _, _ in non_float}
     notes: list[str] = []
     matched: dict[str, tuple[str, str]] = {}  # ft name -> (base name, how)
-    b_left = [n for n in b_float if n not in f_float]
-    f_left = [n for n in f_float if n not in b_float]
+    b_left = [n for n in b_float if n not in f_float and n not in odd]
+    f_left = [n for n in f_float if n not in b_float and n not in odd]
     for n in f_float:
         if n in b_float:
             matched[n] = (n, "")
@@ -325,8 +445,33 @@ def pair_checkpoints(
         else:
             pairs.extend(resized)
             notes.append(f"`{f_name}`: {resized[0].note}")
-    if (b_left or f_left or mismatch) and not allow_unpaired:
-        raise unpaired_error(base.path, finetuned.path, b_left, f_left, mismatch)
+    if (b_left or f_left or mismatch or non_float) and not allow_unpaired:
+        raise unpaired_error(
+            base.path, finetuned.path, b_left, f_left, mismatch, non_float=non_float
+        )
+    coverage = _coverage(base, finetuned, pairs, b_left, f_left, mismatch, non_float)
+    if not pairs:
+        raise UnpairedTensorError(
+            f"Base `{base.path}` and fine-tune `{finetuned.path}`: no floating tensor pairs "
+            f"(by name, canonical name or tied head), so there is nothing to compare ("
+            f"{coverage}); a KL over zero tensors would be 0. Check that the two checkpoints "
+            "are the same architecture.",
+            base_only=b_left,
+            finetuned_only=f_left,
+            shape_mismatch=mismatch,
+        )
+    if b_left or f_left or mismatch or non_float:
+        detail = "; ".join(
+            _unpaired_parts(
+                base.path, finetuned.path, b_left, f_left, mismatch, non_float=non_float
+            )
+        )
+        warnings.warn(
+            f"Only part of the checkpoints is compared (allow_unpaired): {coverage}. "
+            f"Left out: {detail}.",
+            UserWarning,
+            stacklevel=2,
+        )
     order = {f: i for i, f in enumerate(finetuned.files)}
     pairs.sort(key=lambda p: (order.get(p.finetuned.file, 0), p.finetuned.data_start or 0, p.start))
-    return PairingPlan(pairs, b_left, f_left, mismatch, skipped, notes)
+    return PairingPlan(pairs, b_left, f_left, mismatch, skipped, notes, non_float, coverage)

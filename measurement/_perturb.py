@@ -32,7 +32,7 @@ from measurement._generate import seed_for
 from pacbound.exceptions import InvalidParameterError
 from pacbound.support import check_choice, check_in_interval
 
-__all__ = ["PosteriorNoise", "WeightRestorer", "rms_by_parameter", "select_parameters"]
+__all__ = ["PosteriorNoise", "WeightRestorer", "by_parameter_name", "select_parameters"]
 
 _CHUNK = 1 << 22  # elements of noise alive at once (16 MiB in float32)
 _ADAPTER_PARTS = (".lora_", ".modules_to_save.", "trainable_tokens")
@@ -83,17 +83,21 @@ class PosteriorNoise:
 
     @classmethod
     def per_tensor(
-        cls, names: list[str], sigma: float, rms: Mapping[str, float], seed: int = 0
+        cls, names: list[str], sigma: float, scales: Mapping[str, float], seed: int = 0
     ) -> PosteriorNoise:
-        """σ_l = σ · RMS_l, with RMS_l looked up by name (see :func:`rms_by_parameter`)."""
+        """σ_l = σ · s_l, with the scale s_l of each parameter looked up by name.
+
+        ``scales`` comes from :func:`measurement.per_tensor_scales` (matched to parameter names
+        by :func:`by_parameter_name`): the same table :func:`measurement.gaussian_kl` charges.
+        """
         sigma = float(check_in_interval(sigma, "sigma", 0.0, closed="neither", allow_nan=False))
-        missing = [n for n in names if n not in rms]
+        missing = [n for n in names if n not in scales]
         if missing:
             raise InvalidParameterError(
-                f"`per_tensor_scale` needs the base RMS of every perturbed tensor; "
+                f"`per_tensor_scale` needs the scale of every perturbed tensor; "
                 f"{len(missing)} have none (e.g. `{missing[0]}`)."
             )
-        return cls(tuple(names), tuple(sigma * float(rms[n]) for n in names), int(seed))
+        return cls(tuple(names), tuple(sigma * float(scales[n]) for n in names), int(seed))
 
     def apply_(self, params: Mapping[str, torch.nn.Parameter], sample: int) -> None:
         """Add the noise of posterior sample ``sample`` to ``params`` in place."""
@@ -188,23 +192,16 @@ class WeightRestorer:
                 self._files[name] = info
 
 
-def rms_by_parameter(stats_table: Any, names: list[str]) -> dict[str, float]:
-    """RMS of each perturbed tensor's prior centre, √(sq_base / numel), from a stats table.
+def by_parameter_name(values: Mapping[str, float], names: list[str]) -> dict[str, float]:
+    """Look up a per-tensor value (keyed by statistics-table name) for each parameter name.
 
     Parameter names are matched to table names directly, or after stripping PEFT prefixes.
     """
-    rows = {
-        str(n): (float(sb) / float(m)) ** 0.5 if m else 0.0
-        for n, sb, m in zip(
-            stats_table["name"], stats_table["sq_base"], stats_table["numel"], strict=True
-        )
-        if sb == sb  # not NaN
-    }
     out = {}
     for name in names:
         for key in (name, _file_key(name, "default"), _base_key(name)):
-            if key in rows:
-                out[name] = rows[key]
+            if key in values:
+                out[name] = float(values[key])
                 break
     return out
 

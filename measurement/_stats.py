@@ -1,4 +1,4 @@
-"""The weight-statistics table (DESIGN.md section 2) and the pass that fills it.
+"""The weight-statistics table (one row per tensor pair) and the pass that fills it.
 
 One row per tensor pair::
 
@@ -16,17 +16,17 @@ alone; frozen rows).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from measurement._pairing import classify_module, layer_index
 from pacbound.exceptions import InputFileError
-from pacbound.support import atomic_path, to_jsonable, write_json
+from pacbound.support import atomic_dir, atomic_path, to_jsonable, write_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,12 +41,77 @@ TABLE_COLUMNS = (
 )  # fmt: skip
 _FLOAT_COLUMNS = ("sq_delta", "sq_base", "sq_finetuned", "max_abs_delta")
 _FORMAT = "sft-tradeoff weight statistics"
-_VERSION = 1
-TABLE_FILE, ADAPTER_FILE, JSON_FILE = (
+#: version 2 writes a manifest, and its readers refuse the folder without one
+_VERSION = 2
+TABLE_FILE, ADAPTER_FILE, JSON_FILE, MANIFEST_FILE = (
     "weight_stats.parquet",
     "adapter_stats.parquet",
     "weight_stats.json",
+    "weight_stats.manifest.json",
 )
+_OWN_FILES = (TABLE_FILE, ADAPTER_FILE, JSON_FILE, MANIFEST_FILE)
+_OWN_HIDDEN = ".weight_stats"  # resume journals and temporary files of ours
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_manifest(folder: Path, version: int) -> None:
+    """Refuse a statistics folder whose files were not written together.
+
+    The manifest, written last, lists every file with its size and sha256: a file that
+    differs (a write cut short, a file copied in) or a statistics file it does not list (a
+    stale part of an earlier output) means the parts do not belong together.
+    """
+    manifest = folder / MANIFEST_FILE
+    if not manifest.is_file():
+        if version >= 2:
+            raise InputFileError(
+                f"`{folder}` holds weight statistics without their manifest `{MANIFEST_FILE}` "
+                "(the write was interrupted, or files were copied by hand); its parts may not "
+                "belong together. Rerun `tradeoff weights ... --out` on it."
+            )
+        return  # written before manifests existed
+    try:
+        files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+        listed = {str(k): (int(v["bytes"]), str(v["sha256"])) for k, v in files.items()}
+    except (
+        OSError,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+    ) as exc:
+        raise InputFileError(
+            f"`{manifest}` is not a valid manifest ({type(exc).__name__}: {exc}); rerun "
+            "`tradeoff weights ... --out` on the folder."
+        ) from None
+    for name in _OWN_FILES:
+        if name != MANIFEST_FILE and name not in listed and (folder / name).exists():
+            raise InputFileError(
+                f"`{folder / name}` is not part of the weight statistics that `{manifest}` "
+                "lists (a stale file of an earlier output); remove it or rerun `tradeoff "
+                "weights ... --out` on the folder."
+            )
+    for name, (size, digest) in listed.items():
+        path = folder / Path(name).name
+        if not path.is_file():
+            if name == JSON_FILE:
+                raise InputFileError(f"`{path}`, listed in `{manifest}`, is missing.")
+            continue  # a table removed by hand: the checked JSON holds the same rows
+        if path.stat().st_size != size or _sha256(path) != digest:
+            raise InputFileError(
+                f"`{path}` does not match its size and sha256 in `{manifest}`: the folder "
+                "mixes files of two outputs (or one was cut short); rerun `tradeoff weights "
+                "... --out` on it."
+            )
 
 
 def make_table(stats: list[JobStats]) -> pd.DataFrame:
@@ -128,20 +193,48 @@ class WeightStats:
         return {str(k): float(v) for k, v in table.groupby("module")["sq_delta"].sum().items()}
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write ``weight_stats.parquet`` (+ ``adapter_stats.parquet``) and ``weight_stats.json``.
+        """Write ``weight_stats.parquet`` (+ ``adapter_stats.parquet``), ``weight_stats.json``
+        and, last, ``weight_stats.manifest.json`` (every file's size and sha256).
 
-        Each file is written atomically; the JSON (which alone suffices to reload) comes last.
-        Returns the folder.
+        A new folder, or one that holds only statistics files, is written as a unit: built in
+        a temporary sibling and renamed over the old one. In a folder that holds other files
+        too (a training run's output), the old manifest and statistics files are removed
+        first, the new ones written one by one (each atomically) and the manifest last;
+        :meth:`load` refuses the folder until the manifest is there and matches. Returns the
+        folder.
         """
         folder = Path(directory)
-        folder.mkdir(parents=True, exist_ok=True)
+        if folder.exists() and not folder.is_dir():
+            raise InputFileError(
+                f"`{folder}` must be a folder for the weight statistics; it is an existing file."
+            )
+        foreign = folder.is_dir() and any(
+            p.name not in _OWN_FILES and not p.name.startswith(_OWN_HIDDEN)
+            for p in folder.iterdir()
+        )
+        if not foreign:
+            with atomic_dir(folder) as tmp:
+                self._write_files(tmp)
+            return folder
+        for name in (MANIFEST_FILE, JSON_FILE, ADAPTER_FILE, TABLE_FILE):
+            (folder / name).unlink(missing_ok=True)
+        self._write_files(folder)
+        return folder
+
+    def _write_files(self, folder: Path) -> None:
+        written = [TABLE_FILE, JSON_FILE]
         with atomic_path(folder / TABLE_FILE) as tmp:
             self.table.to_parquet(tmp, index=False)
         if self.adapter_table is not None:
             with atomic_path(folder / ADAPTER_FILE) as tmp:
                 self.adapter_table.to_parquet(tmp, index=False)
+            written.append(ADAPTER_FILE)
         write_json(folder / JSON_FILE, self._json())
-        return folder
+        files = {
+            name: {"bytes": (folder / name).stat().st_size, "sha256": _sha256(folder / name)}
+            for name in written
+        }
+        write_json(folder / MANIFEST_FILE, {"format": _FORMAT, "files": files})
 
     def _json(self) -> dict[str, Any]:
         return {
@@ -165,10 +258,14 @@ class WeightStats:
     def load(cls, directory: str | os.PathLike[str]) -> WeightStats:
         """Read what :meth:`save` wrote (Parquet tables when present, else the JSON rows).
 
+        The folder's files are first checked against the manifest (sizes and sha256).
+
         Raises
         ------
         InputFileError
-            Missing or invalid files, or missing columns (the file and column are named).
+            Missing or invalid files, missing columns (the file and column are named), or
+            files that do not belong together (no manifest, a hash that differs, a stale
+            statistics file the manifest does not list).
         """
         import pandas as pd
 
@@ -188,6 +285,8 @@ class WeightStats:
                 f"`{path}` must be a weight-statistics file (format {_FORMAT!r}); got "
                 f"{data.get('format') if isinstance(data, dict) else type(data).__name__!r}."
             )
+        version = data.get("version", 1)
+        _check_manifest(folder, version if isinstance(version, int) else 1)
 
         def table(parquet: Path, rows: Any) -> pd.DataFrame | None:
             if parquet.is_file():
@@ -212,6 +311,11 @@ class WeightStats:
         main = table(folder / TABLE_FILE, data.get("rows"))
         if main is None:
             raise InputFileError(f"`{path}` holds no rows and `{TABLE_FILE}` is missing.")
+        if main.empty:
+            raise InputFileError(
+                f"`{folder}` holds weight statistics over 0 tensors (nothing paired); a KL "
+                "over them would be 0. Measure them again with `tradeoff weights`."
+            )
         adapter = table(folder / ADAPTER_FILE, data.get("adapter_rows"))
         return cls(main, adapter, dict(data.get("meta") or {}))
 
@@ -259,6 +363,9 @@ class WeightStats:
             "  by module: "
             + ", ".join(f"{k} {v:.4g}" for k, v in sorted(self.by_module().items())),
         ]
+        cov = m.get("coverage")
+        if isinstance(cov, dict) and (cov.get("share", 1) < 1 or cov.get("skipped_tensors")):
+            lines.append(f"  coverage: {cov.get('line')}")
         if self.adapter_table is not None:
             a = self.adapter_table
             lines.append(
@@ -277,18 +384,4 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for rec in df.astype(object).where(df.notna(), None).to_dict(orient="records"):
         out.append(to_jsonable(rec))
-    return out
-
-
-def versions() -> dict[str, str]:
-    """Library versions recorded with the statistics."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("sft-tradeoff", "torch", "safetensors", "peft", "transformers"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    out["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return out

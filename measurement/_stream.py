@@ -1,7 +1,8 @@
 """One streaming pass over paired tensors, in memory bounded by a chunk budget.
 
 Every job compares an element range of a fine-tuned tensor with the base (or with a prior
-centre of 0) and yields the sufficient statistics of DESIGN.md section 2::
+centre of 0) and yields the sufficient statistics from which every Gaussian KL, for any σ, is a
+closed form (the weight-statistics table)::
 
     numel, sq_delta = sum (w_ft - w_base)^2, sq_base = sum w_base^2, sq_finetuned = sum w_ft^2,
     max_abs_delta = max |w_ft - w_base|, n_zero_delta = #{w_ft == w_base}

@@ -35,7 +35,13 @@ from pacbound.support import check_choice, check_in_interval, to_jsonable
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["KLResult", "WeightBoundResult", "gaussian_kl", "weight_bound"]
+__all__ = [
+    "KLResult",
+    "WeightBoundResult",
+    "gaussian_kl",
+    "per_tensor_scales",
+    "weight_bound",
+]
 
 BOUND_NAMES = ("kl", "mcallester", "catoni")
 
@@ -54,7 +60,8 @@ class KLResult:
     numel : int
         Dimension of the posterior (weights covered).
     space : {"weight", "adapter"}
-        Posterior family (DESIGN.md section 4); never mixed.
+        Posterior family: Gaussians over all the model's weights, or over the adapter's own
+        parameters (A, B, ...) around their data-free initialisation; never mixed.
     sigma, sigma_prior : float
         σ_q and σ_p (absolute, or relative to each tensor's RMS with ``per_tensor_scale``).
     per_tensor_scale : bool
@@ -194,6 +201,47 @@ def _scales(
     return np.where(known, rms, fallback if math.isfinite(fallback) else 1.0), notes
 
 
+def per_tensor_scales(
+    table: pd.DataFrame, *, rms_floor: float | None = None
+) -> tuple[dict[str, float], list[str]]:
+    r"""The scale :math:`s_l` of each tensor's σ under ``per_tensor_scale``: one table for KL and sampler.
+
+    With ``per_tensor_scale`` the posterior and the prior of tensor :math:`l` have standard
+    deviation :math:`\sigma s_l`, where :math:`s_l = \mathrm{RMS}_l` is the root mean square of the
+    prior centre of the tensor (rows of a vocabulary resize take the RMS of the tensor's common
+    rows), :math:`s_l = \max(\mathrm{RMS}_l, \text{rms\_floor})` with ``rms_floor``, and a tensor
+    whose centre has RMS 0 (a bias initialised at zero) takes the RMS of all prior-centre weights.
+    :func:`gaussian_kl` charges this :math:`\sigma s_l` and the Monte-Carlo sampler of
+    :mod:`measurement` draws with it, so the sampled posterior is the one whose KL is reported.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A statistics table (``WeightStats.table`` or ``.adapter_table``).
+    rms_floor : float, optional
+        Lower bound on :math:`s_l`.
+
+    Returns
+    -------
+    scales : dict of str to float
+        :math:`s_l` by tensor name (the table's ``name`` column).
+    notes : list of str
+        What fallbacks were used, for the output.
+    """
+    sq = table["sq_delta"].to_numpy(np.float64)
+    rms = _rms(table)
+    row_scales, notes = _scales(table, rms, np.nan_to_num(sq) > 0, rms_floor)
+    scales: dict[str, float] = {}
+    for name, value in zip(table["name"], row_scales, strict=True):
+        if name in scales and not math.isclose(scales[name], float(value), rel_tol=1e-12):
+            raise InvalidParameterError(
+                f"`table` gives tensor `{name}` two scales ({scales[name]!r} and {float(value)!r}); "
+                "its rows must share one prior-centre RMS."
+            )
+        scales[str(name)] = float(value)
+    return scales, notes
+
+
 def gaussian_kl(
     stats: WeightStats,
     *,
@@ -266,7 +314,8 @@ def gaussian_kl(
                 "sq_base (LoRA rows measured from the adapter alone: rerun weight_statistics "
                 "with base_norms=True / `--base-norms`)."
             )
-        scale, notes = _scales(table, rms, moved, rms_floor)
+        scales, notes = per_tensor_scales(table, rms_floor=rms_floor)
+        scale = table["name"].astype(str).map(scales).to_numpy(np.float64)
     else:
         scale, notes = np.ones_like(numel), []
     var_q = (sigma * scale) ** 2

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from measurement._checkpoint import Checkpoint, open_checkpoint
+from measurement._checkpoint import Checkpoint, checkpoint_fingerprint, open_checkpoint
 from measurement._checkpoint_reader import CheckpointReader
-from measurement._jobs import Journal, byte_progress
-from measurement._lora import plan_adapter
+from measurement._jobs import Journal
+from measurement._lora import AdapterPlan, plan_adapter
 from measurement._lora_stats import AdapterWork, build_adapter_work, job_key
-from measurement._pairing import pair_checkpoints
-from measurement._stats import WeightStats, make_table, versions
+from measurement._pairing import Coverage, pair_checkpoints
+from measurement._stats import WeightStats, make_table
 from measurement._stream import (
     DEFAULT_CHUNK_BYTES,
     JobStats,
@@ -23,8 +25,9 @@ from measurement._stream import (
     run_jobs,
 )
 from measurement._stream_device import cpu_threads, make_stager, resolve_device
+from measurement.exceptions import UnpairedTensorError
 from pacbound.exceptions import InvalidParameterError
-from pacbound.support import check_positive_int
+from pacbound.support import byte_progress, check_positive_int, library_versions
 
 __all__ = ["weight_statistics"]
 
@@ -39,11 +42,9 @@ def _is_adapter_folder(path: PathLike) -> bool:
 
 
 def _describe(ckpt: Checkpoint) -> list[list[Any]]:
-    out = []
-    for f in ckpt.files:
-        st = f.stat()
-        out.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
-    return out
+    """Identity of a checkpoint's weight files, for the resume journal: path and
+    :func:`~measurement._checkpoint.checkpoint_fingerprint` (size, time, first/last MiB)."""
+    return [[str(f.resolve()), checkpoint_fingerprint(f)] for f in ckpt.files]
 
 
 def weight_statistics(
@@ -163,6 +164,7 @@ def weight_statistics(
             meta.update(
                 notes=plan.notes,
                 skipped=plan.skipped,
+                coverage=_coverage_meta(plan.coverage),
                 unpaired={
                     "base_only": plan.base_only,
                     "finetuned_only": plan.finetuned_only,
@@ -172,6 +174,7 @@ def weight_statistics(
             fingerprint_sides = [_describe(base_ckpt), _describe(ft_ckpt)]
         else:
             aplan = plan_adapter(adapter, base_ckpt, allow_unpaired=allow_unpaired)
+            adapter_coverage = _adapter_coverage(aplan, base)
             readers.append(CheckpointReader(aplan.checkpoint))
             init = None
             if adapter_init is not None:
@@ -184,6 +187,7 @@ def weight_statistics(
             meta.update(
                 notes=work.notes,
                 adapter_config=aplan.config.summary(),
+                coverage=_coverage_meta(adapter_coverage),
                 unpaired={"adapter_only": aplan.unresolved},
                 families={
                     "weight": "Q = N(w_base + ΔW, σ_q²), P = N(w_base, σ_p²) over all weights",
@@ -207,12 +211,60 @@ def weight_statistics(
             r.close()
     rows = work.rows + [_override(s, k, work.overrides) for k, s in stats.items()]
     adapter_rows = work.finish(stats) if adapter is not None else None
-    meta["versions"] = versions()
+    meta["versions"] = {
+        **library_versions(("torch", "safetensors", "peft", "transformers")),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     return WeightStats(
         table=make_table(rows),
         adapter_table=None if adapter_rows is None else make_table(adapter_rows),
         meta=meta,
     )
+
+
+def _coverage_meta(coverage: Coverage | None) -> dict[str, Any] | None:
+    if coverage is None:
+        return None
+    return {**asdict(coverage), "share": coverage.share, "line": str(coverage)}
+
+
+def _adapter_coverage(aplan: AdapterPlan, base: PathLike) -> Coverage:
+    """Adapter parameters whose base tensor was found, against all of them.
+
+    Refuses an adapter none of whose tensors resolve (a KL over nothing would be 0) and warns
+    with the share compared when only some do.
+    """
+    from measurement._lora import _split_key
+
+    unresolved = set(aplan.unresolved)
+    infos = [t for t in aplan.checkpoint.tensors.values() if t.is_float]
+    left = [t for t in infos if t.name in unresolved or _split_key(t.name)[0] in unresolved]
+    skipped = [t for t in aplan.checkpoint.tensors.values() if not t.is_float]
+    total = sum(t.numel for t in infos)
+    coverage = Coverage(
+        compared=total - sum(t.numel for t in left),
+        total=total,
+        unpaired_tensors=len(left),
+        skipped_tensors=len(skipped),
+        skipped_numel=sum(t.numel for t in skipped),
+    )
+    if not aplan.modules and not aplan.full:
+        raise UnpairedTensorError(
+            f"Adapter `{aplan.folder}` on base `{base}`: no adapter tensor pairs with a base "
+            f"tensor, so there is nothing to compare ({coverage}); a KL over zero tensors "
+            "would be 0. Check that the adapter was trained on this base model.",
+            finetuned_only=list(aplan.unresolved),
+        )
+    if unresolved:
+        shown = ", ".join(f"`{n}`" for n in aplan.unresolved[:10])
+        more = f" and {len(unresolved) - 10} more" if len(unresolved) > 10 else ""
+        warnings.warn(
+            f"Only part of the adapter is compared (allow_unpaired): {coverage}. Left out "
+            f"(no base tensor): {shown}{more}.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return coverage
 
 
 def _override(stats: JobStats, key: str, overrides: dict[str, float]) -> JobStats:

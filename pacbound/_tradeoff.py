@@ -9,13 +9,15 @@ numpy callables). Derivations are cached by their specification.
 Generalisation terms (A > 0 is the loss range, a free amplitude in the simplified forms):
 
 - ``"mcallester"``: A sqrt((K + ln(2 sqrt(n)/δ))/(2n)) (McAllester with Maurer's constant);
-  simplified: A sqrt(K/n), the form of DESIGN.md section 3.
+  simplified: A sqrt(K/n), with which power-law and exponential curves have closed-form d*(n).
 - ``"linear"``: the linear-lambda bound (Alquier) at its optimal λ* = sqrt(8n(K + ln 1/δ))/A,
   A sqrt((K + ln(1/δ))/(2n)) (see :func:`pacbound.optimal_lambda`); simplified: A sqrt(K/(2n)).
 
 Closed forms (:mod:`pacbound._tradeoff_closed`). When log(∂G/∂d) - log(-C T'(d)) is linear in
 ln d (power laws), in d (exponentials) or in both (Lambert W) and G is separable in n, the
-condition is solved exactly; DESIGN.md's formulas come out of that. Otherwise
+condition is solved exactly: power laws K = k d^g, T = t d^-b give
+d* = ((2bCt)/(gA sqrt(k)))^(1/(g/2+b)) n^(1/(g+2b)), exponentials K = k e^{ad}, T = t e^{-bd}
+give d* = [ln n + 2 ln(2bCt/(aA sqrt(k)))]/(a+2b). Otherwise
 :func:`sympy.solve` is tried in a child process under a time limit. Every closed form is checked
 at random parameter points (first-order condition met, B_dd > 0) before it is accepted; when
 none survives, d*(n) is numeric only (:mod:`pacbound._tradeoff_numeric`).
@@ -161,8 +163,8 @@ def derive_tradeoff(
         ``K="k*d**2 + d"``, ``T="1/(1 + d)"`` (``^`` means power; functions exp, log/ln,
         sqrt). ``n``, ``A``, ``C`` and ``delta`` are reserved.
     simplified : bool, default True
-        Drop the confidence term (and, for McAllester, the 1/2) from G_gen, as in DESIGN.md:
-        power and exponential curves then have closed-form d*(n).
+        Drop the confidence term (and, for McAllester, the 1/2) from G_gen, leaving
+        A sqrt(K/n): power and exponential curves then have closed-form d*(n).
     params : iterable of str, optional
         Restrict the parameter names an expression may use (default: any identifier).
     reference : mapping, optional

@@ -6,8 +6,8 @@ Two routes, tried in order by :func:`closed_form`:
    positive (lhs = ∂G_gen/∂d, rhs = -C T'(d)) and expand L = ln lhs - ln rhs. When
    L = c(n) + α ln d (power laws), d* = exp(-c/α); when L = c(n) + β d (exponentials),
    d* = -c/β; when both appear with α, β of one sign, d* = (α/β) W0((β/α) e^{-c/α}) (Lambert W,
-   principal branch, unique root). The n-dependence of c is split off so the result reads as
-   DESIGN.md's formulas.
+   principal branch, unique root). The n-dependence of c is split off so the result reads in
+   the usual form, e.g. d* = [ln n + 2 ln(2bCt/(aA sqrt(k)))]/(a + 2b) for exponentials.
 2. :func:`sympy.solve`, in a child process that is killed after ``timeout`` seconds (sympy can
    run for minutes, and cannot be interrupted in-process).
 

@@ -104,7 +104,7 @@ def _fit_grid(
                     *extra,
                     "--target",
                     target,
-                    "--bootstrap",
+                    "--n-resamples",
                     str(bootstrap),
                     "--out",
                     str(folder.relative_to(ROOT)),
@@ -155,7 +155,7 @@ def run_robustness(log: list[str], bootstrap: int) -> dict:
                 model,
                 "--target",
                 "error",
-                "--bootstrap",
+                "--n-resamples",
                 str(bootstrap),
                 "--examples",
                 str(examples.relative_to(ROOT)),
@@ -218,16 +218,16 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--skip-sweeps", action="store_true", help="use existing sweep folders")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--n-resamples", type=int, default=1000, help="bootstrap refits per fit")
     args = ap.parse_args(argv)
     log: list[str] = []
     RESULTS.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if not args.skip_sweeps:
         run_sweeps(args.workers, log)
-    fit_json = run_fits(log, args.bootstrap)
-    rates = run_rate_tests(log, args.bootstrap)
-    robust = run_robustness(log, min(args.bootstrap, 200))
+    fit_json = run_fits(log, args.n_resamples)
+    rates = run_rate_tests(log, args.n_resamples)
+    robust = run_robustness(log, min(args.n_resamples, 200))
     theory = run_theory(log)
     frames = {name: runs_table(name) for name in SWEEPS if (RUNS / name / "runs").is_dir()}
     figs = {

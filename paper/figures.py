@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from paths import FIGURES, RESULTS, RUNS
 
-# The paper's Table 1 (research/paper.md): accuracy (%) after SFT on the easy, medium and hard
-# thirds (by chain-of-thought length) of each dataset, base Qwen2.5-Math-1.5B.
+# Table 1 of Liu et al. 2026 (arXiv:2605.12906, ICML 2026): accuracy (%) after SFT on the easy,
+# medium and hard thirds (by chain-of-thought length) of each dataset, base Qwen2.5-Math-1.5B.
 TABLE1 = [
     {
         "dataset": "OpenR1-Math-94k",
@@ -98,14 +98,15 @@ def fig_dstar(fit_json: dict, frames: dict[str, pd.DataFrame]) -> str:
     rows = []
     for (name, model, target), res in fit_json.items():
         for e in res.get("d_star", []) if "refused" not in res else []:
+            ci = e["interval"] or {"low": None, "high": None}
             rows.append(
                 {
                     "sweep": name,
                     "which": f"fit {model} on {target}",
                     "n": e["n"],
                     "d": e["value"],
-                    "low": e["low"],
-                    "high": e["high"],
+                    "low": ci["low"],
+                    "high": ci["high"],
                     "bracketed": e["bracketed"],
                 }
             )

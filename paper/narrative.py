@@ -147,7 +147,7 @@ def _rate_line(rates: dict) -> str | None:
     faster = 0
     for fit in fitted.values():
         boot = fit["intervals"].get("nu")
-        prof = fit["profile"]["intervals"]["nu"]
+        prof = fit["profile"]["intervals"]["nu"]["interval"]
         covers = [
             bool(boot) and boot["low"] <= 0.5 <= boot["high"],
             prof["low"] <= 0.5 <= prof["high"],

@@ -64,7 +64,8 @@ def dstar_table(fit_json: dict, name: str) -> str:
                 continue
             parts = []
             for e in res["d_star"]:
-                ci = f" [{e['low']:.2f}, {e['high']:.2f}]" if e["low"] is not None else ""
+                iv = e["interval"]
+                ci = f" [{iv['low']:.2f}, {iv['high']:.2f}]" if iv is not None else ""
                 edge = "" if e["bracketed"] else " (edge)"
                 parts.append(f"n={e['n']:g}: {e['value']:.2f}{ci}{edge}")
             verdict = res.get("verdict", "")
@@ -115,7 +116,7 @@ def rate_table(rates: dict) -> tuple[str, str]:
             continue
         nu = fit["params"]["nu"]
         boot = fit["intervals"].get("nu")
-        prof = fit["profile"]["intervals"]["nu"]
+        prof = fit["profile"]["intervals"]["nu"]["interval"]
         boot_text = _interval(boot["low"], boot["high"]) if boot else "-"
         prof_text = _interval(prof["low"], prof["high"], prof["low_open"], prof["high_open"])
         boot_covers = bool(boot) and boot["low"] <= 0.5 <= boot["high"]

@@ -1,5 +1,7 @@
 """The analyses a user runs: fit the tradeoff, test its robustness, choose data for a budget.
 
+- ``_config``: :class:`FitConfig`, every setting of the fit with its allowed values, declared
+  once (the ``tradeoff fit`` options are built from it).
 - ``_fit``: :func:`fit_tradeoff`, the one call from a runs table to a :class:`~fits.FitResult`
   (estimate, then assemble).
 - ``_robustness``: how d*(n) moves when the difficulty-bin thresholds move.
@@ -12,7 +14,8 @@ from pacbound.support import lazy_exports
 
 EXPORTS: dict[str, str] = {
     "fit_tradeoff": "fits.analysis._fit",
-    "TRAIN_MODELS": "fits.analysis._fit",
+    "FitConfig": "fits.analysis._config",
+    "TRAIN_MODELS": "fits.analysis._config",
     "threshold_robustness": "fits.analysis._robustness",
     "RobustnessResult": "fits.analysis._robustness",
     "select_examples": "fits.analysis._select",

@@ -8,54 +8,35 @@ over budgets (:mod:`fits.estimate`), and assemble the :class:`~fits.results.FitR
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from fits.analysis._config import FitConfig
 from fits.estimate._baselines import fit_baselines
-from fits.estimate._bootstrap import BOOTSTRAP_METHODS, BootstrapDraws
-from fits.estimate._core import LOSSES, fit_core, jacobian_covariance
+from fits.estimate._bootstrap import BootstrapDraws
+from fits.estimate._core import fit_core, jacobian_covariance
 from fits.estimate._crossval import cross_validate
+from fits.estimate._varpro import Refusal
 from fits.exceptions import DegenerateBootstrapWarning, InsufficientDataError
 from fits.model._cells import prepare_data
 from fits.model._dstar import dstar, make_surfaces
-from fits.model._families import ModelSpec, TradeoffModel
+from fits.model._families import TradeoffModel
 from fits.results._assemble import assemble_result
 from fits.results._result import FitResult
-from pacbound.support import Progress, check_choice, check_in_interval, check_positive_int, versions
+from pacbound.support import Progress, library_versions
 
-__all__ = ["TRAIN_MODELS", "fit_tradeoff"]
-
-TRAIN_MODELS = ("linear", "interpolate", "flat")
+__all__ = ["fit_tradeoff"]
 
 
 def fit_tradeoff(
     runs: pd.DataFrame,
+    config: FitConfig | None = None,
     *,
-    model: str | ModelSpec = "power",
-    gap: str | None = None,
-    rate: str | None = None,
-    delta: float | None = None,
-    loss: str = "linear",
-    f_scale: float | None = None,
-    target: str = "loss",
-    weights: str = "auto",
-    train_model: str = "linear",
-    bounds: Mapping[str, tuple[float, float]] | None = None,
-    grid: int | None = None,
-    exclude: Iterable[str] = (),
-    n_resamples: int = 1000,
-    bootstrap: str = "auto",
-    confidence_level: float = 0.95,
-    cv: bool = True,
-    cv_resamples: int = 200,
-    baselines: bool = True,
-    rng: int | np.random.Generator | None = 0,
     progress: bool = False,
+    **options: Any,
 ) -> FitResult:
     """Fit the generalization–extrapolation tradeoff to runs and predict d*(n) with intervals.
 
@@ -63,46 +44,14 @@ def fit_tradeoff(
     ----------
     runs : DataFrame
         The runs table of :func:`fits.load_runs` (canonical columns).
-    model : str or ModelSpec, default "power"
-        ``"<K>[,<T>]"`` with K in {power, exp, kl, sq_dist} and T in {power, exp}; see
-        :class:`fits.ModelSpec`.
-    gap : {"mcallester", "kl", "catoni"}, optional
-        The form of the generalization gap (default McAllester).
-    rate : {"sqrt", "free"}, optional
-        ``free`` fits the budget exponent nu of n^-nu instead of fixing it at 1/2.
-    delta : float, optional
-        The bound's delta in the log terms (default 0.05).
-    loss : {"linear", "soft_l1", "huber"}, default "linear"
-        Robust losses use ``f_scale`` (default 1.4826 * MAD of the linear fit's residuals).
-    target : {"loss", "error"}, default "loss"
-        Fit cross-entropy losses, or 0-1 errors ``1 - accuracy`` (the paper's metric).
-    weights : {"auto", "inverse-variance", "none"}, default "auto"
-    train_model : {"linear", "interpolate", "flat"}, default "linear"
-        How the training metric enters d* (predicted test = training surface + fitted gap):
-        ``linear`` a weighted line in d per budget (smooth: noise in the cell means does not pin
-        d* to observed difficulties), ``interpolate`` piecewise linear through the cell means,
-        ``flat`` the per-budget mean (d* is then the theory's minimiser of gap + extrapolation,
-        in closed form where one exists).
-    bounds : mapping, optional
-        Natural-scale bounds of shape parameters, e.g. ``{"b": (0.01, 10)}``.
-    grid : int, optional
-        Grid points per shape parameter (default 81/41/17/11 for 1/2/3/4 shapes).
-    exclude : iterable of str
-        Run ids to leave out (recorded).
-    n_resamples : int, default 1000
-        Bootstrap refits (0 for none).
-    bootstrap : {"auto", "seeds", "wild"}, default "auto"
-        ``auto`` resamples seeds within cells when every cell has two or more, else wild.
-    confidence_level : float, default 0.95
-    cv : bool, default True
-        Leave-one-budget-out and forward-chaining validation (three or more budgets).
-    cv_resamples : int, default 200
-        Bootstrap refits per cross-validation fold (for the held-out d* interval).
-    baselines : bool, default True
-        Fit the baselines and compare AICc.
-    rng : int or Generator, default 0
+    config : FitConfig, optional
+        How to fit (see :class:`FitConfig` for every setting and its allowed values).
     progress : bool
         Show a progress bar.
+    **options
+        :class:`FitConfig` fields, as a shorthand: ``fit_tradeoff(runs, n_resamples=0)`` is
+        ``fit_tradeoff(runs, FitConfig(n_resamples=0))``; given with ``config`` they replace
+        its fields.
 
     Returns
     -------
@@ -110,29 +59,36 @@ def fit_tradeoff(
 
     Raises
     ------
+    pacbound.exceptions.InvalidParameterError
+        A setting outside its declared values.
     fits.exceptions.InsufficientDataError
         Missing or non-finite values, one budget, fewer cells than parameters.
     fits.exceptions.FitRefusedError
         The optimum is on a bound or grid edge, or an amplitude is about zero.
     """
-    check_choice(loss, "loss", LOSSES)
-    check_choice(train_model, "train_model", TRAIN_MODELS)
-    check_choice(bootstrap, "bootstrap", BOOTSTRAP_METHODS)
-    check_in_interval(
-        confidence_level, "confidence_level", 0.0, 1.0, closed="neither", allow_nan=False
+    if config is None:
+        config = FitConfig(**options)
+    elif options:
+        config = config.replace(**options)
+    cfg = config
+    spec = cfg.spec()
+    loss, grid, bootstrap = cfg.loss, cfg.grid, cfg.bootstrap
+    n_resamples, confidence_level, train_model = (
+        cfg.n_resamples,
+        cfg.confidence_level,
+        cfg.train_model,
     )
-    if n_resamples != 0:
-        check_positive_int(n_resamples, "n_resamples", minimum=2)
-    if f_scale is not None:
-        check_in_interval(f_scale, "f_scale", 0.0, closed="neither", allow_nan=False)
-    spec = _spec(model, gap, rate, delta)
-    generator = np.random.default_rng(rng)
+    generator = np.random.default_rng(cfg.seed)
     with Progress(progress) as bar:
         bar.stage("preparing data")
         data = prepare_data(
-            runs, target=target, weights=weights, complexity=spec.measured, exclude=exclude
+            runs,
+            target=cfg.target,
+            weights=cfg.weights,
+            complexity=spec.measured,
+            exclude=cfg.exclude,
         )
-        tm = TradeoffModel.for_data(spec, data, bounds)
+        tm = TradeoffModel.for_data(spec, data, cfg.bounds)
         n_params = tm.n_shape + 3
         if data.n_cells <= n_params:
             raise InsufficientDataError(
@@ -144,7 +100,7 @@ def fit_tradeoff(
                 "`bootstrap` 'seeds' needs two or more runs (seeds) in every (d, n) cell; use 'wild'."
             )
         bar.stage("fitting")
-        core = fit_core(tm, data, loss=loss, f_scale=f_scale, grid=grid)
+        core = fit_core(tm, data, loss=loss, f_scale=cfg.f_scale, grid=grid)
         surfaces = make_surfaces(data, tm, train_model)
         budgets = data.n_levels
         d_hat, br_hat, method = dstar(tm, core.theta, core.amps, surfaces, budgets)
@@ -160,7 +116,7 @@ def fit_tradeoff(
                 loss=loss,
                 grid=grid,
             )
-            flagged = float(np.mean(draws.flags != 0))
+            flagged = float(np.mean(draws.flags != Refusal.OK))
             if flagged > 0.1:
                 warnings.warn(
                     f"{flagged:.0%} of the {n_resamples} bootstrap refits ended on a bound or with a "
@@ -173,26 +129,26 @@ def fit_tradeoff(
             d_draws, br_draws, _ = dstar(tm, draws.theta, draws.amps, draw_surfaces, budgets)
         cov, cond = jacobian_covariance(core, data)
         base_list = []
-        if baselines:
+        if cfg.baselines:
             bar.stage("baselines")
             base_list = fit_baselines(data, tm)
         cv_rows: list[dict[str, Any]] = []
-        if cv and len(budgets) >= 3:
+        if cfg.cv and len(budgets) >= 3:
             cv_rows = cross_validate(
                 data,
                 tm,
                 loss=loss,
                 f_scale=core.f_scale,
                 grid=grid,
-                n_resamples=cv_resamples,
+                n_resamples=cfg.cv_resamples,
                 bootstrap=bootstrap,
                 confidence_level=confidence_level,
                 rng=generator,
-                baselines=baselines,
+                baselines=cfg.baselines,
                 on_fold=bar.stage,
             )
         config = {
-            "target": target,
+            "target": cfg.target,
             "loss": loss,
             "f_scale": core.f_scale,
             "weights": data.weighting,
@@ -204,9 +160,9 @@ def fit_tradeoff(
             "n_resamples": int(n_resamples),
             "bootstrap": draws.method if draws is not None else None,
             "confidence_level": confidence_level,
-            "cv_resamples": cv_resamples if cv_rows else 0,
-            "rng": rng if isinstance(rng, int) else None,
-            "versions": versions(),
+            "cv_resamples": cfg.cv_resamples if cv_rows else 0,
+            "seed": cfg.seed,
+            "versions": library_versions(("numpy", "scipy", "pandas", "statsmodels")),
             "covariance_condition": cond,
         }
         bar.stage("done")
@@ -223,12 +179,3 @@ def fit_tradeoff(
         cv_rows,
         config,
     )
-
-
-def _spec(
-    model: str | ModelSpec, gap: str | None, rate: str | None, delta: float | None
-) -> ModelSpec:
-    overrides = {k: v for k, v in (("gap", gap), ("rate", rate), ("delta", delta)) if v is not None}
-    if isinstance(model, ModelSpec):
-        return dataclasses.replace(model, **overrides)
-    return ModelSpec.parse(model, **overrides)

@@ -120,7 +120,8 @@ def threshold_robustness(
     score: str = "score",
     pool: pd.DataFrame | None = None,
     n_resamples: int = 200,
-    **fit_kwargs: Any,
+    config: Any = None,
+    **fit_options: Any,
 ) -> RobustnessResult:
     """Refit with shifted bin thresholds and report how d*(n) moves (see module docstring).
 
@@ -139,8 +140,11 @@ def threshold_robustness(
         The whole scored dataset (column ``score``), for the bins' values.
     n_resamples : int, default 200
         Bootstrap refits per shift.
-    **fit_kwargs
-        Passed to :func:`fits.fit_tradeoff` (model, gap, rate, loss, target, weights, ...).
+    config : FitConfig, optional
+        How each refit is done (:class:`fits.FitConfig`; its ``n_resamples``, ``cv`` and
+        ``baselines`` are replaced by ``n_resamples``, no cross-validation, no baselines).
+    **fit_options
+        :class:`fits.FitConfig` fields, as in :func:`fits.fit_tradeoff`.
     """
     from fits.analysis._fit import fit_tradeoff
 
@@ -198,7 +202,12 @@ def threshold_robustness(
         shifted["difficulty_label"] = None
         try:
             res = fit_tradeoff(
-                shifted, n_resamples=n_resamples, cv=False, baselines=False, **fit_kwargs
+                shifted,
+                config,
+                n_resamples=n_resamples,
+                cv=False,
+                baselines=False,
+                **fit_options,
             )
         except FitError as exc:
             rows.append({"shift": s, "edges": edges.tolist(), "status": f"not fitted: {exc}"})
@@ -213,8 +222,8 @@ def threshold_robustness(
                     "edges": edges.tolist(),
                     "n": e.n,
                     "d_star": e.value,
-                    "low": e.low,
-                    "high": e.high,
+                    "low": None if e.interval is None else e.interval.low,
+                    "high": None if e.interval is None else e.interval.high,
                     "bracketed": e.bracketed,
                     "bin": bin_idx,
                     "status": "ok",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +29,7 @@ import pandas as pd
 from fits.exceptions import RunsFileError
 from fits.results._result import DStarEstimate, FitResult, load_fit
 from pacbound.exceptions import InvalidParameterError
-from pacbound.support import check_choice, check_positive_int
+from pacbound.support import check_choice, check_positive_int, read_table
 
 __all__ = ["SelectionResult", "select_examples"]
 
@@ -86,7 +85,7 @@ class SelectionResult:
 
     def __str__(self) -> str:
         e = self.d_star
-        ci = f" [{e.low:.4g}, {e.high:.4g}]" if e.low is not None else ""
+        ci = "" if e.interval is None else f" [{e.interval.low:.4g}, {e.interval.high:.4g}]"
         lines = [
             f"selected {len(self.selected)} examples for budget n={self.budget} ({self.mode}, "
             f"column {self.column!r}, seed {self.seed})",
@@ -97,34 +96,6 @@ class SelectionResult:
         ]
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
-
-
-def _read(path: Path) -> pd.DataFrame:
-    from fits.runs._tables import read_any_table
-
-    return read_any_table(path)
-
-
-def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write ``frame`` atomically in the format given by the file extension.
-
-    CSV, JSON Lines (exact floats) and Parquet go through :func:`measurement.write_table`;
-    TSV is written here.
-    """
-    from measurement import write_table as write_dataset_table
-    from pacbound.support import atomic_path
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".jsonl", ".parquet", ".tsv"):
-        raise InvalidParameterError(
-            f"`out` must end in .csv, .tsv, .jsonl or .parquet; got {str(path)!r}."
-        )
-    if suffix != ".tsv":
-        return write_dataset_table(frame, path)
-    with atomic_path(path, suffix=suffix) as tmp:
-        frame.to_csv(tmp, index=False, sep="\t")
-    return path
 
 
 def select_examples(
@@ -159,7 +130,7 @@ def select_examples(
     check_choice(mode, "mode", MODES)
     budget = check_positive_int(budget, "budget")
     result = fit if isinstance(fit, FitResult) else load_fit(fit)
-    frame = data if isinstance(data, pd.DataFrame) else _read(Path(data))
+    frame = data if isinstance(data, pd.DataFrame) else read_table(data, error=RunsFileError)
     name = "DataFrame" if isinstance(data, pd.DataFrame) else str(data)
     if budget > len(frame):
         raise InvalidParameterError(

@@ -11,6 +11,7 @@ import typer
 
 from pacbound.exceptions import InvalidParameterError
 from pacbound.support import (
+    config_option,
     make_app,
     parse_assignments,
     parse_float,
@@ -38,7 +39,7 @@ of the shape parameters (the F test of lmfit.conf_interval), beside the bootstra
 \b
 Examples:
   tradeoff fit sweep/ --out fit/
-  tradeoff fit runs.csv --model exp --target error --bootstrap 2000 --out fit/ --json
+  tradeoff fit runs.csv --model exp --target error --n-resamples 2000 --out fit/ --json
   tradeoff fit outputs/ --pattern 'd={d}_n={n}_seed={seed}' --loss soft_l1 --out fit/
   tradeoff fit sweep/ --rate free --profile --out fit/   # does the interval of nu cover 1/2?
 """
@@ -46,48 +47,47 @@ Examples:
 
 def _bounds(items: list[str]) -> dict[str, tuple[float, float]]:
     out = {}
-    for key, value in parse_assignments(items, "--bound").items():
+    for key, value in parse_assignments(items, "--bounds").items():
         parts = value.split(":")
         if len(parts) != 2:
-            raise InvalidParameterError(f"`--bound` must be NAME=LOW:HIGH; got {key}={value!r}.")
-        lo, hi = (parse_float(p, "--bound") for p in parts)
+            raise InvalidParameterError(f"`--bounds` must be NAME=LOW:HIGH; got {key}={value!r}.")
+        lo, hi = (parse_float(p, "--bounds") for p in parts)
         out[key] = (lo, hi)
     return out
+
+
+def _config_option(name: str, *decls: str, **kwargs: object) -> object:
+    from fits.analysis._config import FitConfig
+
+    return config_option(FitConfig, name, *decls, **kwargs)
 
 
 @app.command("fit", help=_FIT_HELP)
 def fit_command(
     runs: list[str] = typer.Argument(..., help="Run files or folders (see above)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (replaced when complete)."),
-    model: str = typer.Option(
-        "power", "--model", help="K[,T]: K in power|exp|kl|sq_dist, T in power|exp."
+    model: str = _config_option("model"),
+    gap: str | None = _config_option("gap"),
+    rate: str | None = _config_option("rate"),
+    delta: float | None = _config_option("delta"),
+    catoni_c: float = _config_option("catoni_c"),
+    loss: str = _config_option("loss"),
+    f_scale: float | None = _config_option("f_scale"),
+    target: str = _config_option("target"),
+    weights: str = _config_option("weights"),
+    train_model: str = _config_option("train_model"),
+    n_resamples: int = _config_option("n_resamples"),
+    bootstrap: str = _config_option("bootstrap"),
+    confidence_level: float = _config_option("confidence_level"),
+    bounds: list[str] = _config_option(
+        "bounds", default=[], extra="As NAME=LOW:HIGH (repeatable)."
     ),
-    gap: str = typer.Option("mcallester", "--gap", help="Gap form: mcallester|kl|catoni."),
-    rate: str = typer.Option(
-        "sqrt", "--rate", help="sqrt (n^-1/2, the theory) or free (fit n^-nu)."
-    ),
-    delta: float = typer.Option(0.05, "--delta", help="The bound's delta in the log terms."),
-    loss: str = typer.Option(
-        "linear", "--loss", help="linear|soft_l1|huber (robust: f_scale from the MAD)."
-    ),
-    f_scale: float | None = typer.Option(None, "--f-scale", help="Inlier scale of a robust loss."),
-    target: str = typer.Option(
-        "loss", "--target", help="loss, or error (1 - accuracy, the paper's metric)."
-    ),
-    weights: str = typer.Option("auto", "--weights", help="auto|inverse-variance|none."),
-    train_model: str = typer.Option(
-        "linear", "--train-model", help="Training metric in d*: linear|interpolate|flat."
-    ),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap refits (0: none)."),
-    bootstrap_method: str = typer.Option("auto", "--bootstrap-method", help="auto|seeds|wild."),
-    confidence: float = typer.Option(
-        0.95, "--confidence", help="Confidence level of the intervals."
-    ),
-    bound: list[str] = typer.Option(
-        [], "--bound", help="Shape-parameter bounds NAME=LOW:HIGH (repeatable)."
-    ),
-    grid: int | None = typer.Option(None, "--grid", help="Grid points per shape parameter."),
-    exclude: list[str] = typer.Option([], "--exclude", help="Run id to leave out (repeatable)."),
+    grid: int | None = _config_option("grid"),
+    exclude: list[str] = _config_option("exclude", default=[], extra="(Repeatable.)"),
+    cv: bool = _config_option("cv"),
+    cv_resamples: int = _config_option("cv_resamples"),
+    baselines: bool = _config_option("baselines"),
+    seed: int = _config_option("seed"),
     pattern: str | None = typer.Option(
         None, "--pattern", help="Folder-name pattern, e.g. 'd={d}_n={n}_seed={seed}'."
     ),
@@ -109,31 +109,58 @@ def fit_command(
     thresholds: str | None = typer.Option(
         None, "--thresholds", help="Bin edges of the score (default: equal-count quantiles)."
     ),
-    cv: bool = typer.Option(True, "--cv/--no-cv", help="Cross-validate over budgets."),
-    baselines: bool = typer.Option(
-        True, "--baselines/--no-baselines", help="Fit the baselines (AICc)."
-    ),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Render the plots."),
     profile: bool = typer.Option(
         False,
         "--profile",
         help="Also profile-likelihood intervals of the shape parameters (linear loss only).",
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
     as_json: bool = typer.Option(
         False, "--json", help="Print one JSON object (model, params, d_star, ...)."
     ),
+    train_metric: str = typer.Option(
+        "auto",
+        "--train-metric",
+        help="train_loss from: eval (eval_<train>_loss), logged (mean logged loss, last 10% of "
+        "steps), average (run-average train_loss), auto (eval, else logged, with a warning).",
+    ),
+    test_slice: str = typer.Option(
+        "test", "--test-slice", help="Eval set whose eval_<NAME>_loss is the test loss."
+    ),
+    train_slice: list[str] = typer.Option(
+        [], "--train-slice", help="Eval set on training data: eval_<NAME>_loss (repeatable)."
+    ),
 ) -> None:
     with user_errors():
-        if profile and loss != "linear":
-            raise InvalidParameterError(
-                f"`--profile` needs `--loss linear` (least squares); got {loss!r}."
-            )
+        from fits.analysis._config import FitConfig
         from fits.analysis._fit import fit_tradeoff
         from fits.exceptions import DegenerateBootstrapWarning
         from fits.results._report import write_report
         from fits.runs._load import load_runs
 
+        config = FitConfig(
+            model=model,
+            gap=gap,
+            rate=rate,
+            delta=delta,
+            catoni_c=catoni_c,
+            loss=loss,
+            f_scale=f_scale,
+            target=target,
+            weights=weights,
+            train_model=train_model,
+            bounds=_bounds(bounds) or None,
+            grid=grid,
+            exclude=tuple(exclude),
+            n_resamples=n_resamples,
+            bootstrap=bootstrap,
+            confidence_level=confidence_level,
+            cv=cv,
+            cv_resamples=cv_resamples,
+            baselines=baselines,
+            seed=seed,
+        )
         user_warnings = (UserWarning, DegenerateBootstrapWarning)  # loaders, bootstrap
         with warnings_to_stderr(*user_warnings):
             table = load_runs(
@@ -142,30 +169,13 @@ def fit_command(
                 columns=parse_assignments(column, "--column") or None,
                 pattern=pattern,
                 metadata=metadata,
+                train_metric=train_metric,
+                test_slice=test_slice,
+                exclude=exclude,
+                **({"train_slices": train_slice} if train_slice else {}),
             )
         with warnings_to_stderr(*user_warnings):
-            result = fit_tradeoff(
-                table,
-                model=model,
-                gap=gap,
-                rate=rate,
-                delta=delta,
-                loss=loss,
-                f_scale=f_scale,
-                target=target,
-                weights=weights,
-                train_model=train_model,
-                bounds=_bounds(bound) or None,
-                grid=grid,
-                exclude=exclude,
-                n_resamples=bootstrap,
-                bootstrap=bootstrap_method,
-                confidence_level=confidence,
-                cv=cv,
-                baselines=baselines,
-                rng=seed,
-                progress=True,
-            )
+            result = fit_tradeoff(table, config, progress=progress)
         robust = None
         if examples is not None:
             from fits.analysis._robustness import threshold_robustness
@@ -176,14 +186,8 @@ def fit_command(
                 read_any_table(examples),
                 score=score_column,
                 thresholds=parse_float_list(thresholds, "--thresholds") if thresholds else None,
-                n_resamples=min(bootstrap, 200),
-                model=result.model.spec,
-                loss=loss,
-                target=target,
-                weights=weights,
-                train_model=train_model,
-                exclude=exclude,
-                rng=seed,
+                n_resamples=min(n_resamples, 200),
+                config=config,
             )
         profiled = None
         if profile:
@@ -195,6 +199,9 @@ def fit_command(
             payload = result.to_dict(include_draws=False)
             payload.pop("data", None)
             payload["out"] = str(out)
+            if "train_loss_source" in table.columns:
+                src = table["train_loss_source"].dropna().astype(str).value_counts()
+                payload["train_loss_source"] = {str(k): int(v) for k, v in src.items()}
             payload["files"] = {k: str(v) for k, v in files.items()}
             if robust is not None:
                 payload["robustness"] = robust.to_dict()
@@ -241,7 +248,8 @@ def select_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     with user_errors():
-        from fits.analysis._select import select_examples, write_table
+        from fits.analysis._select import select_examples
+        from pacbound.support import write_table
 
         result = select_examples(data, budget, fit, column=column, mode=mode, seed=seed)
         write_table(result.selected, out)

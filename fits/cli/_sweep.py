@@ -33,7 +33,7 @@ def _command_line() -> str:
 
 @data_app.command("synth")
 def data_synth(
-    out: Path = typer.Option(..., "--out", help="Output file: .jsonl or .parquet."),
+    out: Path = typer.Option(..., "--out", help="Output table: .jsonl, .json, .csv, .tsv or .parquet."),
     ops: str = typer.Option("2-8", "--ops", help="Op-count range, uniform over it: '2-8' or '4'."),
     n: int = typer.Option(10000, "-n", "--n", help="Number of problems."),
     seed: int = typer.Option(0, "--seed", help="Seed (the same seed gives the same problems)."),
@@ -47,7 +47,7 @@ def data_synth(
     width: float = typer.Option(1.5, "--width", help="Scale of the --center mixture."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
-    """Generate iGSM-like problems (prompt, completion, answer, ops) to a JSONL/Parquet file.
+    """Generate iGSM-like problems (prompt, completion, answer, ops) to a table file.
 
     Example: tradeoff data synth --ops 2-8 -n 10000 --seed 0 --out synth.jsonl
     """
@@ -195,6 +195,7 @@ def sweep_run(
         "Ray: CPUs of the local cluster.",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list the runs only."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Run every missing run of a sweep (difficulty x budget x seed x budget mode).
@@ -216,7 +217,7 @@ def sweep_run(
         if dry_run:
             from fits.sweep._runner import prepare_sweep
 
-            plan = prepare_sweep(spec_obj, out)
+            plan = prepare_sweep(spec_obj, out, write=False)
             pending = {r.run_id for r in plan.pending()}
             rows = [{**r.to_dict(), "pending": r.run_id in pending} for r in plan.runs]
             if as_json:
@@ -232,7 +233,7 @@ def sweep_run(
             backend=backend,
             address=address,
             workers=workers,
-            progress=not as_json,
+            progress=progress and not as_json,
         )
         if as_json:
             print_json(result)
@@ -269,13 +270,14 @@ def demo(
     ),
     workers: int = typer.Option(2, "--workers", help="Parallel 1-thread training processes."),
     n_resamples: int = typer.Option(
-        None, "--resamples", help="Bootstrap refits of the fit (default 200 quick, 500 full)."
+        None, "--n-resamples", help="Bootstrap refits of the fit (default 200 quick, 500 full)."
     ),
     steps_control: bool = typer.Option(
         False,
         "--steps-control",
         help="Also run each cell at a fixed number of steps (separates n from compute; ~2x time).",
     ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """The whole toolkit end to end on the synthetic task: sweep, KL, fit, d*(n), report.
@@ -292,7 +294,7 @@ def demo(
             quick=quick,
             workers=workers,
             n_resamples=n_resamples,
-            progress=not as_json,
+            progress=progress and not as_json,
             steps_control=steps_control,
         )
         if as_json:
@@ -304,7 +306,9 @@ def demo(
 @sweep_app.command("examples")
 def sweep_examples(
     sweep: Path = typer.Argument(..., help="Sweep folder."),
-    out: Path = typer.Option(..., "--out", help="Output table (.csv, .jsonl or .parquet)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Output table (.csv, .tsv, .jsonl, .json or .parquet)."
+    ),
 ) -> None:
     """Write each complete run's training examples with their difficulty scores.
 
@@ -313,36 +317,11 @@ def sweep_examples(
     Example: tradeoff sweep examples runs/ --out examples.csv
     """
     with user_errors():
-        import pandas as pd
+        from fits.sweep._examples import sweep_examples as examples_of
+        from pacbound.support import write_table
 
-        from fits.sweep._runner import _context, is_complete, load_plan
-        from pacbound.exceptions import InvalidParameterError
-        from pacbound.support import atomic_path
-
-        suffix = out.suffix.lower()
-        if suffix not in (".csv", ".jsonl", ".parquet"):
-            raise InvalidParameterError(
-                f"`out` must end in .csv, .jsonl or .parquet; got {out.name!r}."
-            )
-        plan = load_plan(sweep)
-        task, _test, _base, diffs = _context(plan)
-        rows = []
-        for run in plan.runs:
-            if not is_complete(plan.root, run.run_id):
-                continue
-            records = task.train_records(diffs[run.difficulty_label], run.n, run.seed)
-            rows += [
-                {"run_id": run.run_id, "example": i, "score": r.difficulty}
-                for i, r in enumerate(records)
-            ]
-        frame = pd.DataFrame(rows, columns=["run_id", "example", "score"])
-        with atomic_path(out, suffix=suffix) as tmp:
-            if suffix == ".csv":
-                frame.to_csv(tmp, index=False)
-            elif suffix == ".jsonl":
-                frame.to_json(tmp, orient="records", lines=True)
-            else:
-                frame.to_parquet(tmp, index=False)
+        frame = examples_of(sweep)
+        write_table(frame, out)
         typer.echo(f"wrote {len(frame)} examples of {frame['run_id'].nunique()} runs to {out}")
 
 

@@ -7,6 +7,9 @@
 - ``_baselines``: simpler models and AICc on one Gaussian likelihood.
 - ``_crossval``: leave-one-budget-out and forward-chaining validation.
 - ``_profile``: profile-likelihood intervals of the shape parameters.
+- ``_lack_of_fit``: the pure-error lack-of-fit test (does the theory's form describe the runs?).
+- ``_model_free``: d*(n) from the data alone (observed best, local parabola, edge flags).
+- ``_interval``: :class:`ConfidenceInterval`, the one interval type, and the percentile rule.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ EXPORTS: dict[str, str] = {
     "row_problem": "fits.estimate._core",
     "jacobian_covariance": "fits.estimate._core",
     "LOSSES": "fits.estimate._core",
+    "Refusal": "fits.estimate._varpro",
+    "ConfidenceInterval": "fits.estimate._interval",
     "BootstrapDraws": "fits.estimate._bootstrap",
     "BOOTSTRAP_METHODS": "fits.estimate._bootstrap",
     "fit_baselines": "fits.estimate._baselines",
@@ -29,7 +34,11 @@ EXPORTS: dict[str, str] = {
     "summarize_cv": "fits.estimate._crossval",
     "profile_intervals": "fits.estimate._profile",
     "ProfileResult": "fits.estimate._profile",
-    "ProfileInterval": "fits.estimate._profile",
+    "ParameterProfile": "fits.estimate._profile",
+    "LackOfFit": "fits.estimate._lack_of_fit",
+    "lack_of_fit": "fits.estimate._lack_of_fit",
+    "ModelFreeDStar": "fits.estimate._model_free",
+    "model_free_dstar": "fits.estimate._model_free",
 }
 """Public name -> the module that defines it (loaded on first use)."""
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from fits.estimate._choices import BOOTSTRAP_METHODS
 from fits.estimate._search import distinct_starts, levenberg_marquardt, pattern_search
 from fits.estimate._varpro import Problem, grid_table, refusal, shape_grid
 from fits.exceptions import InsufficientDataError
@@ -34,8 +35,6 @@ from fits.model._cells import FitData, inverse_variance_weights
 from fits.model._families import TradeoffModel
 
 __all__ = ["BOOTSTRAP_METHODS", "BootstrapDraws", "resample", "run_bootstrap"]
-
-BOOTSTRAP_METHODS = ("auto", "seeds", "wild")
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,8 @@ class BootstrapDraws:
     train_cells, K_cells : ndarray (D, C) or None
         Per-draw cell means of the training metric and of the measured complexity.
     flags : ndarray of int (D,)
-        0 fine, 1 a shape on its bound, 2 an amplitude about zero.
+        :class:`~fits.estimate.Refusal` values: ``OK`` (0), ``ON_BOUND`` (a shape on its
+        bound) or ``VANISHED_AMPLITUDE`` (an amplitude about zero).
     """
 
     method: str

@@ -15,10 +15,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fits.estimate._bootstrap import BootstrapDraws, run_bootstrap
+from fits.estimate._choices import LOSSES
 from fits.estimate._search import distinct_starts, pattern_search
 from fits.estimate._varpro import (
     Problem,
     RefineResult,
+    Refusal,
     grid_table,
     refine,
     refusal,
@@ -30,8 +32,6 @@ from fits.model._cells import FitData
 from fits.model._families import PARAM_DOC, TradeoffModel
 
 __all__ = ["LOSSES", "CoreFit", "cell_problem", "fit_core", "jacobian_covariance", "row_problem"]
-
-LOSSES = ("linear", "soft_l1", "huber")
 
 
 @dataclass(frozen=True)
@@ -53,15 +53,16 @@ class CoreFit(RefineResult):
     f_scale : float or None
     fitted_cells : ndarray
         The fitted gap at each cell.
-    refusal : int
-        0 fine, 1 a shape on its bound, 2 an amplitude about zero.
+    refusal : Refusal
+        ``Refusal.OK``, or why the fit is refused (a shape on its bound, a vanished amplitude,
+        a non-finite objective).
     tiny : tuple of bool
         Whether the gap (A) and extrapolation (B) terms are about zero.
     """
 
     model: TradeoffModel
     fitted_cells: NDArray[np.float64]
-    refusal: int
+    refusal: Refusal
     tiny: tuple[bool, bool] = (False, False)
 
     @property
@@ -144,7 +145,7 @@ def fit_core(
         raise FitRefusedError(
             "the model cannot be evaluated on these runs (non-finite values at every grid "
             "point); check the difficulties and losses.",
-            reason="nonfinite",
+            reason=Refusal.NONFINITE.reason,
         )
     starts = pts[distinct_starts(table, shape, restarts)[0]]
     theta, value = pattern_search(
@@ -158,10 +159,10 @@ def fit_core(
     X = model.columns(res.theta[None], problem.d, problem.n, problem.q, problem.K)
     fitted_cells = X[0] @ res.amps
     spread = float(np.ptp(data.cells["r_mean"]))
-    code = int(refusal(model, res.theta[None], res.amps[None], X, spread)[0])
+    code = Refusal(int(refusal(model, res.theta[None], res.amps[None], X, spread)[0]))
     tiny = tuple(bool(t) for t in tiny_amplitudes(res.amps[None], X, spread)[0])
     if not np.isfinite(rss):
-        code = 3
+        code = Refusal.NONFINITE
     fit = CoreFit(
         **{
             **{f.name: getattr(res, f.name) for f in dataclasses.fields(res)},
@@ -173,10 +174,10 @@ def fit_core(
         refusal=code,
         tiny=tiny,
     )
-    if refuse and code:
+    if refuse and code is not Refusal.OK:
         raise FitRefusedError(
             refusal_message(fit),
-            reason={1: "bound", 2: "amplitude", 3: "nonfinite"}[code],
+            reason=code.reason,
             params=fit.params,
         )
     return fit
@@ -186,7 +187,7 @@ def refusal_message(fit: CoreFit) -> str:
     """Why a fit is refused, with the numbers."""
     model = fit.model
     params = fit.params
-    if fit.refusal == 1:
+    if fit.refusal is Refusal.ON_BOUND:
         width = model.hi - model.lo
         parts = []
         for i, name in enumerate(model.shape_names):
@@ -205,7 +206,7 @@ def refusal_message(fit: CoreFit) -> str:
             "by the bound; widen `bounds`, try another family (--model), or collect more "
             "difficulties/budgets."
         )
-    if fit.refusal == 2:
+    if fit.refusal is Refusal.VANISHED_AMPLITUDE:
         which = []
         if fit.tiny[0]:
             which.append(

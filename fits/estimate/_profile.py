@@ -37,27 +37,27 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from fits.estimate._core import cell_problem
+from fits.estimate._interval import PROFILE, ConfidenceInterval
 from fits.estimate._varpro import bounded_nelder_mead
 from pacbound.exceptions import InvalidParameterError
 
-__all__ = ["ProfileInterval", "ProfileResult", "profile_intervals"]
+__all__ = ["ParameterProfile", "ProfileResult", "profile_intervals"]
 
 _ZERO = np.zeros(1, dtype=int)
 
 
 @dataclass(frozen=True)
-class ProfileInterval:
-    r"""The profile-likelihood interval of one shape parameter.
+class ParameterProfile:
+    r"""The profile likelihood of one shape parameter and the interval it gives.
 
     Attributes
     ----------
     name : str
     estimate : float
         The fitted value (natural scale).
-    low, high : float
-        The interval ends (natural scale); the parameter's bound where the end is open.
-    low_open, high_open : bool
-        True where the profile stays inside the interval up to the parameter's bound.
+    interval : ConfidenceInterval
+        The profile-likelihood interval (natural scale; method ``"profile likelihood"``), an
+        end open at the parameter's bound where the profile stays inside up to the bound.
     values : tuple of float
         The values at which the profile was evaluated, ascending (natural scale).
     probabilities : tuple of float
@@ -67,28 +67,25 @@ class ProfileInterval:
 
     name: str
     estimate: float
-    low: float
-    high: float
-    low_open: bool
-    high_open: bool
+    interval: ConfidenceInterval
     values: tuple[float, ...]
     probabilities: tuple[float, ...]
 
     def covers(self, value: float) -> bool:
         """Whether ``value`` lies inside the interval (ends included)."""
-        return self.low <= value <= self.high
+        return self.interval.covers(value)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "estimate": self.estimate,
-            "low": self.low,
-            "high": self.high,
-            "low_open": self.low_open,
-            "high_open": self.high_open,
+            "interval": self.interval.to_dict(),
             "values": list(self.values),
             "probabilities": list(self.probabilities),
         }
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.estimate:.4g} {self.interval}"
 
 
 @dataclass(frozen=True)
@@ -97,7 +94,7 @@ class ProfileResult:
 
     Attributes
     ----------
-    intervals : tuple of ProfileInterval
+    intervals : tuple of ParameterProfile
     level : float
         The confidence level.
     nobs, nfree : int
@@ -110,14 +107,14 @@ class ProfileResult:
         95% with 3 seeds per cell, against 95% unweighted); the bootstrap carries that noise.
     """
 
-    intervals: tuple[ProfileInterval, ...]
+    intervals: tuple[ParameterProfile, ...]
     level: float
     nobs: int
     nfree: int
     rss: float
     weights: str = "none"
 
-    def __getitem__(self, name: str) -> ProfileInterval:
+    def __getitem__(self, name: str) -> ParameterProfile:
         for interval in self.intervals:
             if interval.name == name:
                 return interval
@@ -135,7 +132,7 @@ class ProfileResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "method": "profile likelihood, F test on the weighted RSS (lmfit.conf_interval's)",
+            "method": f"{PROFILE}, F test on the weighted RSS (lmfit.conf_interval's)",
             "level": self.level,
             "nobs": self.nobs,
             "nfree": self.nfree,
@@ -158,8 +155,8 @@ class ProfileResult:
         """The intervals as an HTML table (for report.html)."""
         rows = "".join(
             f"<tr><td>{html.escape(iv.name)}</td><td>{iv.estimate:.4g}</td>"
-            f"<td>{'&le;' if iv.low_open else ''}{iv.low:.4g}</td>"
-            f"<td>{'&ge;' if iv.high_open else ''}{iv.high:.4g}</td></tr>"
+            f"<td>{'&le;' if iv.interval.low_open else ''}{iv.interval.low:.4g}</td>"
+            f"<td>{'&ge;' if iv.interval.high_open else ''}{iv.interval.high:.4g}</td></tr>"
             for iv in self.intervals
         )
         note = f"<p>Note: {html.escape(self.caveat)}.</p>" if self.caveat else ""
@@ -196,13 +193,14 @@ class ProfileResult:
         )
         lines = [head, f"  {'param':<6} {'estimate':>10} {'low':>11} {'high':>11}"]
         for iv in self.intervals:
-            low = f"{'<=' if iv.low_open else ''}{iv.low:.4g}"
-            high = f"{'>=' if iv.high_open else ''}{iv.high:.4g}"
+            ci = iv.interval
+            low = f"{'<=' if ci.low_open else ''}{ci.low:.4g}"
+            high = f"{'>=' if ci.high_open else ''}{ci.high:.4g}"
             note = ""
             if iv.name == "nu":
                 note = "  covers 1/2 (the theory's rate)" if iv.covers(0.5) else "  excludes 1/2"
             lines.append(f"  {iv.name:<6} {iv.estimate:>10.4g} {low:>11} {high:>11}{note}")
-        if any(iv.low_open or iv.high_open for iv in self.intervals):
+        if any(iv.interval.low_open or iv.interval.high_open for iv in self.intervals):
             lines.append("  (<= / >=: the profile stays inside the interval up to the bound)")
         if self.caveat:
             lines.append(f"  note: {self.caveat}")
@@ -321,7 +319,7 @@ def _profile_one(
     level: float,
     steps: int,
     log_se: float | None,
-) -> ProfileInterval:
+) -> ParameterProfile:
     """Walk from the estimate towards each bound in growing steps (half a standard error on
     the log scale, times 1, 2, 3, 4.5, ...) until the F probability reaches the level, then
     solve for the crossing."""
@@ -351,13 +349,12 @@ def _profile_one(
         ends.append(end if end is not None else (bound, True))
     values = sorted(curve)
     (low, low_open), (high, high_open) = ends
-    return ProfileInterval(
+    return ParameterProfile(
         name=model.shape_names[j],
         estimate=math.exp(theta_hat[j]),
-        low=math.exp(low),
-        high=math.exp(high),
-        low_open=low_open,
-        high_open=high_open,
+        interval=ConfidenceInterval(
+            math.exp(low), math.exp(high), level, PROFILE, low_open, high_open
+        ),
         values=tuple(math.exp(v) for v in values),
         probabilities=tuple(curve[v] for v in values),
     )

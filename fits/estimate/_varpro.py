@@ -13,12 +13,13 @@ and every feasible subset solution is a feasible point, so the best feasible one
 - the local searches that refine many (start, draw) pairs at once are in :mod:`fits.estimate._search`.
 - :func:`refine`: scipy Nelder–Mead on :math:`\phi` for the main fit, then (for a robust loss)
   ``least_squares`` on all parameters with ``loss`` and ``f_scale``.
-- :func:`refusal`: the Open-Athena guards: a shape on its bound or grid edge, an amplitude of
+- :func:`refusal` (:class:`Refusal`): the guards: a shape on its bound or grid edge, an amplitude of
   about zero.
 """
 
 from __future__ import annotations
 
+import enum
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from fits.model._families import TradeoffModel
 
 __all__ = [
     "Problem",
+    "Refusal",
     "constrained_ls",
     "grid_table",
     "refine",
@@ -39,6 +41,27 @@ __all__ = [
 ]
 
 _RIDGE = 1e-12
+
+
+class Refusal(enum.IntEnum):
+    """Why a fit (or a bootstrap draw) is refused or flagged; ``OK`` (0) when it is not.
+
+    Stored as integers (bootstrap ``flags`` arrays, ``fit.json``); compare with the members.
+    """
+
+    OK = 0
+    """Nothing to refuse."""
+    ON_BOUND = 1
+    """A shape parameter sits on its bound (the edge of the grid), within 1e-3 of its range."""
+    VANISHED_AMPLITUDE = 2
+    """The gap (A) or extrapolation (B) amplitude is about zero, so there is no tradeoff."""
+    NONFINITE = 3
+    """The objective is not finite at the optimum."""
+
+    @property
+    def reason(self) -> str:
+        """The short reason carried by :class:`~fits.exceptions.FitRefusedError`."""
+        return {0: "ok", 1: "bound", 2: "amplitude", 3: "nonfinite"}[int(self)]
 
 
 def normal_equations(
@@ -426,7 +449,8 @@ def refusal(
     edge_tol: float = 1e-3,
     amp_tol: float = 1e-6,
 ) -> NDArray[np.int_]:
-    """Why each fit must be refused: 0 fine, 1 shape on a bound, 2 amplitude about zero.
+    """Why each fit must be refused, as :class:`Refusal` values: ``OK``, ``ON_BOUND`` (a shape
+    on its bound, which takes precedence) or ``VANISHED_AMPLITUDE``.
 
     ``theta`` (B, s), ``amps`` (B, 3), ``X`` (B, P, 3) the design at the optimum.
     """
@@ -434,9 +458,9 @@ def refusal(
     width = model.hi - model.lo
     at_bound = ((theta - model.lo) < edge_tol * width) | ((model.hi - theta) < edge_tol * width)
     tiny = tiny_amplitudes(amps, X, y_spread, amp_tol=amp_tol).any(axis=1)
-    code = np.zeros(len(theta), dtype=int)
-    code[tiny] = 2
-    code[at_bound.any(axis=1)] = 1
+    code = np.full(len(theta), int(Refusal.OK), dtype=int)
+    code[tiny] = Refusal.VANISHED_AMPLITUDE
+    code[at_bound.any(axis=1)] = Refusal.ON_BOUND
     return code
 
 

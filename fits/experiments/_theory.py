@@ -1,8 +1,8 @@
 """Theory against empirics on the synthetic task: every term of the bound, per run and per (d, n).
 
 For a run fine-tuned on ``D_train(d)`` with ``n`` examples, a Gaussian posterior
-``Q_σ = N(w_ft, σ² I)`` and the prior ``P_σ = N(w_base, σ² I)`` (DESIGN.md §3, "The tradeoff,
-computed"), with probability at least ``1 − δ`` over the training sample and the Monte-Carlo
+``Q_σ = N(w_ft, σ² I)`` and the prior ``P_σ = N(w_base, σ² I)`` (every term of the tradeoff
+instantiated rather than fitted), with probability at least ``1 − δ`` over the training sample and the Monte-Carlo
 draws, simultaneously for every σ of a grid ``G`` fixed in advance,
 
 .. math::
@@ -181,13 +181,12 @@ class TheoryResult:
 
     def save(self, folder: str | Path) -> Path:
         """Write ``theory.json`` and ``theory_per_run.csv`` into ``folder`` (atomically)."""
-        from pacbound.support import atomic_path, write_json
+        from pacbound.support import write_json, write_table
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         write_json(folder / "theory.json", self.to_dict())
-        with atomic_path(folder / "theory_per_run.csv") as tmp:
-            self.per_run.to_csv(tmp, index=False)
+        write_table(self.per_run, folder / "theory_per_run.csv")
         return folder / "theory.json"
 
 

@@ -23,12 +23,11 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from fits.exceptions import InsufficientDataError
+from fits.model._choices import TARGETS, WEIGHTINGS
 from pacbound.support import check_choice
 
 __all__ = ["CellSurface", "FitData", "inverse_variance_weights", "prepare_data"]
 
-TARGETS = ("loss", "error")
-WEIGHTINGS = ("auto", "inverse-variance", "none")
 _SHRINK_DF = 2.0
 
 

@@ -14,7 +14,10 @@ families), :math:`d_{ref}` the smallest observed difficulty:
 - complexity :math:`K(d)`: ``power`` :math:`x^{g}`, ``exp`` :math:`e^{a x}`, or measured per run
   (``kl`` in nats, or ``sq_dist``, the squared distance to the base weights);
 - gap :math:`G`: ``mcallester`` :math:`\sqrt{K/2}\,n^{-\nu}` (with a measured KL in nats,
-  :math:`\sqrt{(KL + \ln(2\sqrt n/\delta))/2}\,n^{-\nu}`, Maurer's constant); ``kl``
+  :math:`\sqrt{(KL + \ln(2\sqrt n/\delta))/2}\,n^{-\nu}`, Maurer's constant);
+  ``mcallester_exact`` the bound's own form with its confidence term,
+  :math:`\sqrt{(kK + \ln(2\sqrt n/\delta))/2}\,n^{-\nu}`, where the KL scale :math:`k` is a
+  shape parameter separate from the amplitude :math:`A` (the bound's constant, 1 in theory); ``kl``
   :math:`\mathrm{kl}^{-1}(q, (kK + \ln(2\sqrt n/\delta))/n^{2\nu}) - q`; ``catoni``
   :math:`(1 - e^{-Cq - (kK + \ln(1/\delta))/n^{2\nu}})/(1 - e^{-C}) - q`, with :math:`q` the
   training risk and :math:`k` a fitted KL scale (1 for a measured KL);
@@ -30,7 +33,8 @@ the KL scale :math:`k` is a shape parameter there.
 Closed-form :math:`d^*(n)` (McAllester form, K and T from the same family, training loss flat
 in d): power, :math:`d^* = d_{ref}\,(2\sqrt2\,bB\,n^{\nu}/(gA))^{1/(g/2+b)}`; exponential,
 :math:`d^* = d_{ref} + \ln(2\sqrt2\,bB\,n^{\nu}/(aA))/(a/2+b)`. For :math:`\nu = 1/2` these are
-DESIGN.md's :math:`d^* \propto n^{1/(g+2b)}` and :math:`d^* = [\ln n + 2\ln(\cdot)]/(a+2b)`.
+the closed forms of :func:`pacbound.derive_tradeoff`, :math:`d^* \propto n^{1/(g+2b)}` and
+:math:`d^* = [\ln n + 2\ln(\cdot)]/(a+2b)`.
 """
 
 from __future__ import annotations
@@ -45,15 +49,12 @@ from numpy.typing import NDArray
 
 from fits.exceptions import InsufficientDataError
 from fits.model._cells import FitData
+from fits.model._choices import COMPLEXITIES, EXTRAPS, GAPS, RATES
 from pacbound.exceptions import InvalidParameterError
 from pacbound.support import check_choice, check_in_interval
 
 __all__ = ["ModelSpec", "TradeoffModel"]
 
-COMPLEXITIES = ("power", "exp", "kl", "sq_dist")
-EXTRAPS = ("power", "exp")
-GAPS = ("mcallester", "kl", "catoni")
-RATES = ("sqrt", "free")
 AMPLITUDES = ("A", "B", "E")
 GRID_POINTS = {1: 81, 2: 41, 3: 17, 4: 11}
 
@@ -140,6 +141,12 @@ class ModelSpec:
         """Whether the gap needs the training risk q (the kl and Catoni forms)."""
         return self.gap in ("kl", "catoni")
 
+    @property
+    def fits_kl_scale(self) -> bool:
+        """Whether the KL scale k is a fitted shape parameter (the gap is nonlinear in K)."""
+        nonlinear = self.uses_train_risk or self.gap == "mcallester_exact"
+        return nonlinear and self.complexity != "kl"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "complexity": self.complexity,
@@ -214,7 +221,7 @@ class TradeoffModel:
             default["g"] = (0.05, 8.0)
         elif spec.complexity == "exp":
             default["a"] = (0.02 / span, 12.0 / span)
-        if spec.uses_train_risk and spec.complexity != "kl":
+        if spec.fits_kl_scale:
             if spec.complexity == "sq_dist":
                 K = data.cells["K_mean"].to_numpy()
                 default["k"] = (1e-4 * n_lo / K.max(), 1e2 * n_hi / K.min())
@@ -340,7 +347,10 @@ class TradeoffModel:
                     if spec.complexity == "kl":
                         base = base + np.log(2.0 * np.sqrt(n) / spec.delta)
                     G = np.sqrt(base / 2.0) * n_pow
-            if spec.gap != "mcallester":
+            if spec.gap == "mcallester_exact":
+                k = 1.0 if spec.complexity == "kl" else self._shape(theta, "k")
+                G = np.sqrt((k * base + np.log(2.0 * np.sqrt(n) / spec.delta)) / 2.0) * n_pow
+            elif spec.gap != "mcallester":
                 k = 1.0 if spec.complexity == "kl" else self._shape(theta, "k")
                 kl = k * base
                 n_eff = 1.0 / (n_pow * n_pow)

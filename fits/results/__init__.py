@@ -1,7 +1,7 @@
 """Results of a fit: :class:`FitResult`, its assembly, summaries, plots and the HTML report.
 
-- ``_result``: :class:`FitResult`, :class:`DStarEstimate`, :class:`ConfidenceInterval`,
-  their JSON form and :func:`load_fit`.
+- ``_result``: :class:`FitResult`, :class:`DStarEstimate`, :class:`FitIntervals`, their JSON
+  form and :func:`load_fit` (:class:`~fits.estimate.ConfidenceInterval` is the interval type).
 - ``_assemble``: a :class:`FitResult` from the pieces of a fit (intervals, verdict).
 - ``_summary``: text and HTML renderings (statsmodels-style summary).
 - ``_plots``: Altair charts, saved offline as HTML, PNG and SVG.
@@ -16,7 +16,8 @@ EXPORTS: dict[str, str] = {
     "FitResult": "fits.results._result",
     "FitSummary": "fits.results._result",
     "DStarEstimate": "fits.results._result",
-    "ConfidenceInterval": "fits.results._result",
+    "ConfidenceInterval": "fits.estimate._interval",
+    "FitIntervals": "fits.results._result",
     "load_fit": "fits.results._result",
     "assemble_result": "fits.results._assemble",
     "write_report": "fits.results._report",

@@ -14,10 +14,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fits.estimate._bootstrap import BootstrapDraws
+from fits.estimate._interval import ConfidenceInterval
 from fits.model._cells import FitData
 from fits.model._dstar import Surfaces, shift_exponent
 from fits.model._families import TradeoffModel
-from fits.results._result import ConfidenceInterval, DStarEstimate, FitResult
+from fits.results._result import DStarEstimate, FitResult, draw_intervals
 
 __all__ = ["assemble_result", "verdict"]
 
@@ -40,26 +41,19 @@ def assemble_result(
 
     budgets = data.n_levels
     d_hat, br_hat, method = point
-    alpha = 1.0 - config["confidence_level"]
     params = core.params
     intervals: dict[str, ConfidenceInterval] = {}
-    d_low = d_high = p_br = None
+    d_int: list[ConfidenceInterval | None] = [None] * len(budgets)
+    p_br = None
     shift_int = p_inc = p_mono = None
     shift_pt = shift_exponent(d_hat[None], budgets)[0]
     if draws is not None:
-        nat = np.concatenate([np.exp(draws.theta), draws.amps], axis=1)
-        lo, hi = np.quantile(nat, [alpha / 2, 1 - alpha / 2], axis=0)
-        intervals = {
-            k: ConfidenceInterval(float(a), float(b))
-            for k, a, b in zip(model.param_names, lo, hi, strict=True)
-        }
         dd, bb = draw_dstar
-        d_low, d_high = np.quantile(dd, [alpha / 2, 1 - alpha / 2], axis=0)
+        intervals, d_ints, shift_int = draw_intervals(
+            model, draws, dd, budgets, config["confidence_level"]
+        )
+        d_int = list(d_ints)
         p_br = bb.mean(axis=0)
-        sh = shift_exponent(dd, budgets)
-        if np.isfinite(sh).all():
-            a, b = np.quantile(sh, [alpha / 2, 1 - alpha / 2])
-            shift_int = ConfidenceInterval(float(a), float(b))
         tol = 1e-9 * (model.d_range[1] - model.d_range[0])
         p_inc = float(np.mean(dd[:, -1] > dd[:, 0] + tol))
         p_mono = float(
@@ -69,8 +63,7 @@ def assemble_result(
         DStarEstimate(
             float(budgets[j]),
             float(d_hat[j]),
-            None if d_low is None else float(d_low[j]),
-            None if d_high is None else float(d_high[j]),
+            d_int[j],
             bool(br_hat[j]),
             None if p_br is None else float(p_br[j]),
         )
@@ -178,7 +171,7 @@ def verdict(
     first, last = d_star[0], d_star[-1]
 
     def fmt(e: DStarEstimate) -> str:
-        ci = f" [{e.low:.3g}, {e.high:.3g}]" if e.low is not None else ""
+        ci = f" [{e.interval.low:.3g}, {e.interval.high:.3g}]" if e.interval is not None else ""
         edge = "" if e.bracketed else " (edge, not bracketed)"
         return f"{e.value:.3g}{ci} at n={e.n:g}{edge}"
 

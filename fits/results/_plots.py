@@ -56,11 +56,11 @@ def _frames(result: Any) -> dict[str, pd.DataFrame]:
         curve["band_lo"], curve["band_hi"] = np.quantile(draws, [alpha / 2, 1 - alpha / 2], axis=0)
     else:
         curve["band_lo"] = curve["band_hi"] = curve["pred"]
-    ds = pd.DataFrame([e.to_dict() for e in result.d_star])
+    ds = pd.DataFrame([e.as_row() for e in result.d_star])
     ds["pred"] = result.predict(ds["value"].to_numpy(), ds["n"].to_numpy())
     ds["bracketed_label"] = np.where(ds["bracketed"], "bracketed", "edge (not bracketed)")
     n_dense = np.geomspace(data.n_levels[0], data.n_levels[-1], 25)
-    dense = pd.DataFrame([e.to_dict() for e in result.d_star_at(n_dense)])
+    dense = pd.DataFrame([e.as_row() for e in result.d_star_at(n_dense)])
     return {"cells": cells, "curve": curve, "dstar": ds, "dense": dense}
 
 

@@ -14,8 +14,6 @@ killed run never leaves a half-written report)::
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import os
 from pathlib import Path
@@ -25,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from fits.model._families import PARAM_DOC
+from fits.results._html import chart_block, html_page, preformatted, section
 from pacbound.support import atomic_dir, to_jsonable
 
 __all__ = ["result_tables", "write_report"]
@@ -55,7 +54,7 @@ def result_tables(result: Any) -> dict[str, pd.DataFrame]:
         "runs": result.data.runs,
         "cells": cells,
         "params": params,
-        "d_star": pd.DataFrame([e.to_dict() for e in result.d_star]),
+        "d_star": pd.DataFrame([e.as_row() for e in result.d_star]),
         "comparison": comparison,
         "cv": pd.DataFrame(
             [
@@ -72,17 +71,17 @@ def result_tables(result: Any) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:2px 8px;
-font-size:13px;text-align:left}th{background:#f3f3f3}img{max-width:100%;margin:.5em 0}
-pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:12px}.verdict{font-size:15px}
-"""
+_CAPTIONS = {
+    "fit": "Test metric against difficulty per budget: observed cell means (standard-error bars), "
+    "fitted curve with its bootstrap band, and d*(n) (dashed).",
+    "heatmap": "Mean test metric by budget and difficulty; the best difficulty of each budget is "
+    "outlined.",
+    "dstar": "d*(n) with intervals; hollow marks sit on the edge of the observed difficulties "
+    "(not bracketed).",
+    "residuals": "Observed minus fitted gap per cell.",
+    "profile": "Profile likelihood of each shape parameter: the interval is where the curve "
+    "is below the dashed level.",
+}
 
 
 def _report_html(
@@ -92,41 +91,18 @@ def _report_html(
     robustness: Any,
     profile: Any = None,
 ) -> str:
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Tradeoff fit report</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>Data difficulty vs. budget: tradeoff fit</h1>",
-        result.summary().html,
+    blocks = [result.summary().html]
+    blocks += [
+        chart_block(name, path, caption=_CAPTIONS.get(name, ""), spec=specs[name])
+        for name, path in images.items()
     ]
-    captions = {
-        "fit": "Test metric against difficulty per budget: observed cell means (standard-error bars), "
-        "fitted curve with its bootstrap band, and d*(n) (dashed).",
-        "heatmap": "Mean test metric by budget and difficulty; the best difficulty of each budget is outlined.",
-        "dstar": "d*(n) with intervals; hollow marks sit on the edge of the observed difficulties "
-        "(not bracketed).",
-        "residuals": "Observed minus fitted gap per cell.",
-        "profile": "Profile likelihood of each shape parameter: the interval is where the curve "
-        "is below the dashed level.",
-    }
-    for name, path in images.items():
-        parts += [
-            f"<h2>{html.escape(name)}</h2>",
-            f"<p>{html.escape(captions.get(name, ''))}</p>",
-            _img(path, name),
-        ]
-        spec = json.dumps(specs[name]).replace("</", "<\\/")
-        parts.append(
-            f"<details><summary>Vega-Lite spec</summary><script type='application/json' "
-            f"id='spec-{html.escape(name)}'>{spec}</script><p>The spec is embedded in this page "
-            "(script id spec-" + html.escape(name) + ").</p></details>"
-        )
     if profile is not None:
-        parts += ["<h2>Profile-likelihood intervals</h2>", profile.summary_html()]
+        blocks.append(section("Profile-likelihood intervals", profile.summary_html()))
     if robustness is not None:
-        parts += ["<h2>Threshold robustness</h2>", robustness.summary_html()]
+        blocks.append(section("Threshold robustness", robustness.summary_html()))
     cfg = json.dumps(to_jsonable(result.config), indent=2)
-    parts += ["<h2>Fit configuration</h2>", f"<pre>{html.escape(cfg)}</pre>", "</body></html>"]
-    return "\n".join(parts)
+    blocks.append(section("Fit configuration", preformatted(cfg)))
+    return html_page("Tradeoff fit report", "Data difficulty vs. budget: tradeoff fit", blocks)
 
 
 def write_report(

@@ -7,6 +7,7 @@ parameters and the bootstrap draws); :func:`load_fit` rebuilds a :class:`FitResu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -18,25 +19,28 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from fits.estimate._bootstrap import BootstrapDraws
+from fits.estimate._interval import ConfidenceInterval, check_level, percentile_bounds
+from fits.estimate._varpro import Refusal
 from fits.exceptions import RunsFileError
 from fits.model._cells import FitData, prepare_data
-from fits.model._dstar import Surfaces, dstar, predict_test
+from fits.model._dstar import Surfaces, dstar, make_surfaces, predict_test, shift_exponent
 from fits.model._families import PARAM_DOC, TradeoffModel
+from pacbound.exceptions import InvalidParameterError
 
-__all__ = ["ConfidenceInterval", "DStarEstimate", "FitResult", "FitSummary", "load_fit"]
+__all__ = [
+    "ConfidenceInterval",
+    "DStarEstimate",
+    "FitIntervals",
+    "FitResult",
+    "FitSummary",
+    "draw_intervals",
+    "load_fit",
+]
 
-_FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ConfidenceInterval:
-    """A percentile interval ``[low, high]``."""
-
-    low: float
-    high: float
-
-    def to_dict(self) -> dict[str, float]:
-        return {"low": self.low, "high": self.high}
+FORMAT_VERSION = 2
+"""Version of the ``fit.json`` form written by :meth:`FitResult.to_dict`. Version 2 holds every
+interval as a :class:`ConfidenceInterval` dict (``low``, ``high``, ``level``, ``method``, ...)
+under ``interval``; version 1 (flat ``low``/``high``) is still read."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class DStarEstimate:
         The budget.
     value : float
         d*(n) inside the observed difficulty range (the edge when not bracketed).
-    low, high : float or None
+    interval : ConfidenceInterval or None
         Percentile interval over the bootstrap refits (None without a bootstrap).
     bracketed : bool
         False when the minimum sits on the edge of the observed difficulties: the data do not
@@ -60,8 +64,7 @@ class DStarEstimate:
 
     n: float
     value: float
-    low: float | None
-    high: float | None
+    interval: ConfidenceInterval | None
     bracketed: bool
     p_bracketed: float | None = None
 
@@ -69,11 +72,103 @@ class DStarEstimate:
         return {
             "n": self.n,
             "value": self.value,
-            "low": self.low,
-            "high": self.high,
+            "interval": None if self.interval is None else self.interval.to_dict(),
             "bracketed": self.bracketed,
             "p_bracketed": self.p_bracketed,
         }
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any], level: float | None = None) -> DStarEstimate:
+        """Rebuild from :meth:`to_dict` output, or from a version-1 entry with flat
+        ``low``/``high`` (then ``level`` is the fit's confidence level)."""
+        if "interval" in obj:
+            ci = None if obj["interval"] is None else ConfidenceInterval.from_dict(obj["interval"])
+        else:
+            ci = (
+                None
+                if obj.get("low") is None
+                else ConfidenceInterval(obj["low"], obj["high"], level)
+            )
+        return cls(
+            float(obj["n"]), float(obj["value"]), ci, bool(obj["bracketed"]), obj.get("p_bracketed")
+        )
+
+    def as_row(self) -> dict[str, Any]:
+        """One flat table row: ``n``, ``value``, ``low``, ``high``, ``level``, ``bracketed``,
+        ``p_bracketed`` (the interval ends None without a bootstrap)."""
+        ci = self.interval
+        return {
+            "n": self.n,
+            "value": self.value,
+            "low": None if ci is None else ci.low,
+            "high": None if ci is None else ci.high,
+            "level": None if ci is None else ci.level,
+            "bracketed": self.bracketed,
+            "p_bracketed": self.p_bracketed,
+        }
+
+    def __str__(self) -> str:
+        ci = "" if self.interval is None else f" {self.interval}"
+        edge = "" if self.bracketed else " (edge, not bracketed)"
+        return f"d*(n={self.n:g}) = {self.value:.4g}{ci}{edge}"
+
+
+@dataclass(frozen=True)
+class FitIntervals:
+    """A fit's bootstrap intervals at one confidence level (:meth:`FitResult.confidence_interval`).
+
+    Attributes
+    ----------
+    level : float
+    params : dict of str to ConfidenceInterval
+        Percentile intervals of the parameters (natural scale).
+    d_star : tuple of DStarEstimate
+        d*(n) at the observed budgets with its interval at this level.
+    shift_exponent : ConfidenceInterval or None
+        Interval of the shift exponent (None when a draw's d* is not positive).
+    """
+
+    level: float
+    params: dict[str, ConfidenceInterval]
+    d_star: tuple[DStarEstimate, ...]
+    shift_exponent: ConfidenceInterval | None
+
+    def __str__(self) -> str:
+        lines = [f"{self.level:.0%} bootstrap percentile intervals"]
+        lines += [f"  {k:<6} [{v.low:.4g}, {v.high:.4g}]" for k, v in self.params.items()]
+        for e in self.d_star:
+            ci = "-" if e.interval is None else f"[{e.interval.low:.4g}, {e.interval.high:.4g}]"
+            lines.append(f"  d*(n={e.n:g}) = {e.value:.4g} {ci}")
+        if self.shift_exponent is not None:
+            sh = self.shift_exponent
+            lines.append(f"  shift exponent [{sh.low:.4g}, {sh.high:.4g}]")
+        return "\n".join(lines)
+
+
+def draw_intervals(
+    model: TradeoffModel,
+    draws: BootstrapDraws,
+    d_draws: NDArray[np.float64],
+    budgets: NDArray[np.float64],
+    confidence_level: float,
+) -> tuple[dict[str, ConfidenceInterval], list[ConfidenceInterval], ConfidenceInterval | None]:
+    """Percentile intervals from bootstrap draws: of the parameters, of d* at each budget
+    (``d_draws`` (D, nb)) and of the shift exponent (None when a draw's d* is not positive)."""
+    level = check_level(confidence_level)
+    nat = np.concatenate([np.exp(draws.theta), draws.amps], axis=1)
+    lo, hi = percentile_bounds(nat, level)
+    params = {
+        k: ConfidenceInterval(float(a), float(b), level)
+        for k, a, b in zip(model.param_names, lo, hi, strict=True)
+    }
+    d_lo, d_hi = percentile_bounds(d_draws, level)
+    d_int = [ConfidenceInterval(float(a), float(b), level) for a, b in zip(d_lo, d_hi, strict=True)]
+    shift = None
+    sh = shift_exponent(d_draws, budgets)
+    if np.isfinite(sh).all():
+        a, b = percentile_bounds(sh, level)
+        shift = ConfidenceInterval(float(a), float(b), level)
+    return params, d_int, shift
 
 
 @dataclass(frozen=True)
@@ -108,7 +203,8 @@ class FitResult:
     params : dict of str to float
         Unrounded estimates (natural scale).
     intervals : dict of str to ConfidenceInterval
-        Bootstrap percentile intervals (empty without a bootstrap).
+        Bootstrap percentile intervals at ``config["confidence_level"]`` (empty without a
+        bootstrap); :meth:`confidence_interval` gives them at any level.
     covariance : ndarray or None
         Approximate covariance from the Jacobian of the run residuals (None when singular);
         the bootstrap intervals are the ones to report.
@@ -201,8 +297,6 @@ class FitResult:
         """The per-draw surfaces of the bootstrap (None without one)."""
         if self.draws is None:
             return None
-        from fits.model._dstar import make_surfaces
-
         return make_surfaces(
             self.data,
             self.model,
@@ -225,32 +319,75 @@ class FitResult:
             np.asarray(n, float),
         )
 
-    def d_star_at(self, budgets: Any) -> tuple[DStarEstimate, ...]:
+    def d_star_at(
+        self, budgets: Any, confidence_level: float | None = None
+    ) -> tuple[DStarEstimate, ...]:
         """d* at any budgets, with bootstrap intervals when the fit has draws.
 
         Budgets outside the observed range use the training surface of the nearest observed
-        budget (the fitted gap itself extrapolates in n through the model).
+        budget (the fitted gap itself extrapolates in n through the model). The intervals are
+        at ``confidence_level`` (default: the fit's).
         """
+        level = check_level(
+            self.config["confidence_level"] if confidence_level is None else confidence_level
+        )
         budgets = np.atleast_1d(np.asarray(budgets, dtype=float))
         value, br, _ = dstar(self.model, self.theta, self.amps, self.surfaces, budgets)
         lows = highs = p_br = None
         surf = self.draw_surfaces()
         if surf is not None and self.draws is not None:
             dd, bb, _ = dstar(self.model, self.draws.theta, self.draws.amps, surf, budgets)
-            alpha = 1.0 - self.config["confidence_level"]
-            lows, highs = np.quantile(dd, [alpha / 2, 1 - alpha / 2], axis=0)
+            lows, highs = percentile_bounds(dd, level)
             p_br = bb.mean(axis=0)
         return tuple(
             DStarEstimate(
                 float(budgets[j]),
                 float(value[0, j]),
-                None if lows is None else float(lows[j]),
-                None if highs is None else float(highs[j]),
+                None
+                if lows is None or highs is None
+                else ConfidenceInterval(float(lows[j]), float(highs[j]), level),
                 bool(br[0, j]),
                 None if p_br is None else float(p_br[j]),
             )
             for j in range(len(budgets))
         )
+
+    def confidence_interval(self, confidence_level: float = 0.95) -> FitIntervals:
+        """Bootstrap percentile intervals at ``confidence_level``, recomputed from the draws.
+
+        The parameters' intervals are percentiles of the refitted parameters; d*(n) is
+        recomputed for every draw at the observed budgets and its percentiles taken; the shift
+        exponent likewise. At the fit's own level this reproduces :attr:`intervals`,
+        :attr:`d_star` and :attr:`shift_interval` exactly.
+
+        Parameters
+        ----------
+        confidence_level : float, default 0.95
+            In (0, 1).
+
+        Returns
+        -------
+        FitIntervals
+
+        Raises
+        ------
+        InvalidParameterError
+            A level outside (0, 1), or a fit without bootstrap draws.
+        """
+        level = check_level(confidence_level)
+        surf = self.draw_surfaces()
+        if surf is None or self.draws is None:
+            raise InvalidParameterError(
+                "`confidence_interval` needs the bootstrap draws; this fit has none (refit with "
+                "n_resamples > 0, or load a fit.json written with its draws)."
+            )
+        budgets = np.array([e.n for e in self.d_star], dtype=float)
+        dd, _, _ = dstar(self.model, self.draws.theta, self.draws.amps, surf, budgets)
+        params, d_int, shift = draw_intervals(self.model, self.draws, dd, budgets, level)
+        d_star = tuple(
+            dataclasses.replace(e, interval=ci) for e, ci in zip(self.d_star, d_int, strict=True)
+        )
+        return FitIntervals(level, params, d_star, shift)
 
     # ------------------------------------------------------------------ reporting
     def summary(self) -> FitSummary:
@@ -271,7 +408,7 @@ class FitResult:
 
         names = list(self.model.param_names)
         out: dict[str, Any] = {
-            "format_version": _FORMAT_VERSION,
+            "format_version": FORMAT_VERSION,
             "model": self.model.to_dict(),
             "target": self.target,
             "params": dict(self.params),
@@ -297,8 +434,7 @@ class FitResult:
             "d_star_method": self.d_star_method,
             "shift_exponent": {
                 "value": self.shift_exponent,
-                "low": None if self.shift_interval is None else self.shift_interval.low,
-                "high": None if self.shift_interval is None else self.shift_interval.high,
+                "interval": None if self.shift_interval is None else self.shift_interval.to_dict(),
             },
             "p_increase": self.p_increase,
             "p_monotone": self.p_monotone,
@@ -315,8 +451,8 @@ class FitResult:
             out["bootstrap"] = {
                 "method": self.draws.method,
                 "n_resamples": self.draws.n_resamples,
-                "flagged_bound": int((self.draws.flags == 1).sum()),
-                "flagged_amplitude": int((self.draws.flags == 2).sum()),
+                "flagged_bound": int((self.draws.flags == Refusal.ON_BOUND).sum()),
+                "flagged_amplitude": int((self.draws.flags == Refusal.VANISHED_AMPLITUDE).sum()),
                 "theta": self.draws.theta.tolist(),
                 "amps": self.draws.amps.tolist(),
                 "train_cells": self.draws.train_cells.tolist(),
@@ -327,9 +463,11 @@ class FitResult:
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> FitResult:
-        """Rebuild a result from :meth:`to_dict` output (e.g. a loaded ``fit.json``)."""
-        from fits.model._dstar import make_surfaces
+        """Rebuild a result from :meth:`to_dict` output (e.g. a loaded ``fit.json``).
 
+        Reads the current form and version 1 (flat ``low``/``high`` intervals, taken to be at
+        the fit's confidence level).
+        """
         model = TradeoffModel.from_dict(obj["model"])
         cfg = obj["config"]
         runs = pd.DataFrame(obj["data"]["runs"])
@@ -352,7 +490,20 @@ class FitResult:
                 None if boot.get("K_cells") is None else np.array(boot["K_cells"], float),
                 np.array(boot["flags"], int),
             )
+        level = cfg.get("confidence_level")
         shift = obj["shift_exponent"]
+        if "interval" in shift:
+            shift_int = (
+                None
+                if shift["interval"] is None
+                else ConfidenceInterval.from_dict(shift["interval"])
+            )
+        else:  # version 1
+            shift_int = (
+                None
+                if shift.get("low") is None
+                else ConfidenceInterval(shift["low"], shift["high"], level)
+            )
         cov = obj.get("covariance")
         fit = obj["fit"]
         return cls(
@@ -360,7 +511,8 @@ class FitResult:
             target=obj["target"],
             params={k: float(v) for k, v in obj["params"].items()},
             intervals={
-                k: ConfidenceInterval(v["low"], v["high"]) for k, v in obj["intervals"].items()
+                k: ConfidenceInterval.from_dict({"level": level, **v})
+                for k, v in obj["intervals"].items()
             },
             covariance=None if cov is None else np.array(cov["matrix"], float),
             nobs=fit["nobs"],
@@ -374,20 +526,10 @@ class FitResult:
             bic=_num(fit["bic"]),
             success=fit["success"],
             message=fit["message"],
-            d_star=tuple(
-                DStarEstimate(
-                    **{
-                        k: d.get(k)
-                        for k in ("n", "value", "low", "high", "bracketed", "p_bracketed")
-                    }
-                )
-                for d in obj["d_star"]
-            ),
+            d_star=tuple(DStarEstimate.from_dict(d, level) for d in obj["d_star"]),
             d_star_method=obj["d_star_method"],
             shift_exponent=shift["value"],
-            shift_interval=None
-            if shift["low"] is None
-            else ConfidenceInterval(shift["low"], shift["high"]),
+            shift_interval=shift_int,
             p_increase=obj["p_increase"],
             p_monotone=obj["p_monotone"],
             verdict=obj["verdict"]["text"],
@@ -434,6 +576,12 @@ def load_fit(path: str | os.PathLike[str]) -> FitResult:
     for key in ("model", "params", "d_star", "config", "data"):
         if key not in obj:
             raise RunsFileError(f"{p}: field `{key}` is missing; not a fit.json of `tradeoff fit`.")
+    version = obj.get("format_version")
+    if version not in (1, FORMAT_VERSION):
+        raise RunsFileError(
+            f"{p}: `format_version` is {version!r}; this version of fits reads 1 and "
+            f"{FORMAT_VERSION}. Refit with `tradeoff fit`."
+        )
     try:
         return FitResult.from_dict(obj)
     except (KeyError, TypeError, ValueError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from fits.estimate._varpro import Refusal
 from fits.model._families import PARAM_DOC
 
 
@@ -50,18 +51,24 @@ def _sections(res: Any) -> dict[str, Any]:
         f"AICc {_g(res.aicc, 6)}; optimiser: {'converged' if res.success else 'not converged'}",
     ]
     if res.draws is not None:
-        flagged = int((res.draws.flags != 0).sum())
+        flagged = int((res.draws.flags != Refusal.OK).sum())
         head.append(
             f"bootstrap: {res.draws.method}, {res.draws.n_resamples} refits"
             f" ({flagged} on a bound or with a vanished amplitude)"
         )
+    if res.target == "loss" and "train_loss_source" in res.data.runs.columns:
+        src = res.data.runs["train_loss_source"].dropna().astype(str).value_counts()
+        head.append("training loss from: " + ", ".join(f"{k} ({v} runs)" for k, v in src.items()))
+    if "metadata_from" in res.data.runs.columns:
+        src = res.data.runs["metadata_from"].dropna().astype(str).value_counts()
+        head.append("metadata from: " + ", ".join(f"{k} ({v} runs)" for k, v in src.items()))
     if res.config.get("excluded"):
         head.append("excluded runs: " + ", ".join(e["run_id"] for e in res.config["excluded"]))
     params = [
         [k, _g(v, 6), *(_ci(res.intervals.get(k))), PARAM_DOC[k]] for k, v in res.params.items()
     ]
     dstar = [
-        [f"{e.n:g}", _g(e.value), _g(e.low), _g(e.high), _g(e.bracketed), _g(e.p_bracketed, 3)]
+        [f"{e.n:g}", _g(e.value), *_ci(e.interval), _g(e.bracketed), _g(e.p_bracketed, 3)]
         for e in res.d_star
     ]
     comp = [
@@ -99,7 +106,7 @@ def _sections(res: Any) -> dict[str, Any]:
                 f"budget exponent nu = {_g(res.params['nu'])} (theory: 1/2; no bootstrap interval)"
             )
         else:
-            covers = ci.low <= 0.5 <= ci.high
+            covers = ci.covers(0.5)
             rate = (
                 f"budget exponent nu = {_g(res.params['nu'])} [{_g(ci.low)}, {_g(ci.high)}]: the "
                 f"interval {'covers' if covers else 'does not cover'} the theory's 1/2"

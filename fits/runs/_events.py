@@ -10,13 +10,19 @@ event: the default subsamples) and the value at the last step of each tag is tak
 MLflow (an optional extra): ``mlflow:<experiment>`` or ``mlflow:<experiment>@<tracking uri>``
 reads every run of the experiment through ``MlflowClient``: the latest metric values (the value at
 the largest step; the HF ``MLflowCallback`` logs raw keys such as ``eval_test_loss`` at
-``step = global_step``) and the run's params as metadata. See :func:`read_mlflow`.
+``step = global_step``) and the run's params as metadata. See :func:`read_mlflow`. A bare local
+file store (an ``mlruns/`` folder) reads every experiment in it (:func:`read_mlflow_store`).
+Current MLflow refuses file stores unless ``MLFLOW_ALLOW_FILE_STORE=true``; for a read of a
+local file store the loader sets it for the duration of the read (it never writes).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -26,7 +32,78 @@ from fits.exceptions import RunsFileError
 from fits.runs._metadata import is_missing, to_float
 from fits.runs._record import METADATA_FIELDS, RunRecord
 
-__all__ = ["read_mlflow", "read_tensorboard", "split_mlflow_source"]
+__all__ = [
+    "is_mlflow_file_store",
+    "read_mlflow",
+    "read_mlflow_store",
+    "read_tensorboard",
+    "split_mlflow_source",
+]
+
+_ALLOW_FILE_STORE = "MLFLOW_ALLOW_FILE_STORE"
+
+
+def is_mlflow_file_store(folder: Path) -> bool:
+    """True when ``folder`` is an MLflow file store: ``<id>/meta.yaml`` experiment folders."""
+    try:
+        subs = [e for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")]
+    except OSError:
+        return False
+    for entry in subs[:100]:
+        meta = Path(entry.path) / "meta.yaml"
+        if meta.is_file():
+            try:
+                text = meta.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if "experiment_id:" in text and "artifact_location:" in text:
+                return True
+    return False
+
+
+@contextlib.contextmanager
+def _file_store_allowed(store: Path | None) -> Iterator[None]:
+    """Set ``MLFLOW_ALLOW_FILE_STORE=true`` while reading a local file store (a folder)."""
+    if store is None or not store.is_dir() or os.environ.get(_ALLOW_FILE_STORE) is not None:
+        yield
+        return
+    os.environ[_ALLOW_FILE_STORE] = "true"
+    try:
+        yield
+    finally:
+        os.environ.pop(_ALLOW_FILE_STORE, None)
+
+
+def read_mlflow_store(folder: Path) -> list[RunRecord]:
+    """Read every active experiment with runs of a local MLflow file store (``mlruns/``)."""
+    folder = Path(folder).resolve()
+    try:
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+    except ImportError:
+        raise RunsFileError(
+            f"{folder}: reading an MLflow store needs the optional `mlflow` package "
+            "(pip install 'sft-tradeoff[mlflow]')."
+        ) from None
+    uri = folder.as_uri()
+    with _file_store_allowed(folder):
+        try:
+            names = [e.name for e in MlflowClient(tracking_uri=uri).search_experiments()]
+        except MlflowException as exc:
+            raise RunsFileError(
+                f"{folder}: MLflow cannot read this file store ({exc.message}); "
+                f"set {_ALLOW_FILE_STORE}=true if your MLflow refuses file stores."
+            ) from None
+    records: list[RunRecord] = []
+    for name in sorted(names):
+        try:
+            records.extend(read_mlflow(f"{_MLFLOW_PREFIX}{name}@{uri}"))
+        except RunsFileError as exc:
+            if "has no runs" not in str(exc):
+                raise
+    if not records:
+        raise RunsFileError(f"{folder}: the MLflow store has no runs (experiments: {names}).")
+    return records
 
 
 def read_tensorboard(path: Path) -> list[RunRecord]:
@@ -150,7 +227,6 @@ def read_mlflow(source: str) -> list[RunRecord]:
         )
     try:
         import mlflow
-        from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise RunsFileError(
@@ -165,8 +241,21 @@ def read_mlflow(source: str) -> list[RunRecord]:
             f"{tracking_uri!r}); name an existing one as 'mlflow:<experiment>@<tracking uri>' or "
             "set MLFLOW_TRACKING_URI."
         )
+    with _file_store_allowed(store):
+        runs, exp_name = _experiment_runs(source, experiment, tracking_uri, MlflowClient)
+    records = [_run_record(run, source) for run in runs]
+    if not records:
+        raise RunsFileError(f"{source}: the experiment {exp_name!r} has no runs.")
+    return records
+
+
+def _experiment_runs(
+    source: str, experiment: str, tracking_uri: str, client_class: Any
+) -> tuple[list[Any], str]:
+    from mlflow.exceptions import MlflowException
+
     try:
-        client = MlflowClient(tracking_uri=tracking_uri)
+        client = client_class(tracking_uri=tracking_uri)
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
             names = [e.name for e in client.search_experiments(max_results=_MAX_NAMES + 1)]
@@ -187,13 +276,16 @@ def read_mlflow(source: str) -> list[RunRecord]:
             )
         runs = _all_runs(client, exp.experiment_id)
     except MlflowException as exc:
+        hint = (
+            f"; set {_ALLOW_FILE_STORE}=true to let MLflow read a file store"
+            if _ALLOW_FILE_STORE in str(exc.message)
+            else ""
+        )
         raise RunsFileError(
-            f"{source}: MLflow cannot read the tracking store {tracking_uri!r} ({exc.message})."
+            f"{source}: MLflow cannot read the tracking store {tracking_uri!r} "
+            f"({exc.message}){hint}."
         ) from None
-    records = [_run_record(run, source) for run in runs]
-    if not records:
-        raise RunsFileError(f"{source}: the experiment {experiment!r} has no runs.")
-    return records
+    return runs, experiment
 
 
 def _local_store_path(uri: str) -> Path | None:

@@ -10,6 +10,7 @@ of other formats to their readers.
 from __future__ import annotations
 
 import json
+import os
 import re
 import warnings
 from collections.abc import Mapping
@@ -17,42 +18,94 @@ from pathlib import Path
 from typing import Any
 
 from fits.exceptions import RunsFileError
-from fits.runs._events import read_tensorboard
-from fits.runs._record import RunRecord
+from fits.runs._events import is_mlflow_file_store, read_mlflow_store, read_tensorboard
+from fits.runs._record import RunRecord, smoothed_logged_loss
 from fits.runs._tables import read_table_file, read_wandb_csv, sniff_wandb_csv
+from measurement import checkpoint_folders
 from pacbound.support import read_jsonl_records
 
-__all__ = ["is_run_folder", "read_hf_folder", "read_json", "read_llamafactory_log", "read_path"]
+__all__ = [
+    "find_run_folders",
+    "is_run_folder",
+    "read_hf_folder",
+    "read_json",
+    "read_llamafactory_log",
+    "read_path",
+]
+
+LFS_POINTER = "version https://git-lfs.github.com/spec/v1"
+"""How a Git LFS pointer file (left in place of the real file by a clone without LFS) starts."""
 
 _RUN_FILES = ("trainer_state.json", "all_results.json", "trainer_log.jsonl", "run_meta.json")
+"""Files that make a folder a run folder (lm-evaluation-harness results only add metrics)."""
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file; a malformed one raises :class:`RunsFileError` naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
     except OSError as exc:
         raise RunsFileError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
+        if text.startswith(LFS_POINTER):
+            raise RunsFileError(
+                f"{path}: this is a Git LFS pointer, not the file; run `git lfs pull`."
+            ) from None
         raise RunsFileError(
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
         ) from None
 
 
+_YAML_KEY = re.compile(r"[A-Za-z_][\w.-]*")
+
+
+def read_simple_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The top-level scalar ``key: value`` pairs of a flat YAML file such as LlamaFactory's
+    ``training_args.yaml`` (numbers as numbers, quotes stripped; nested blocks, lists and
+    comments skipped). A full YAML parser is not needed for these files and would cost a
+    millisecond per run."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise RunsFileError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        if not line or line[0] in " \t#-":
+            continue
+        key, colon, raw = line.partition(":")
+        if not colon or not _YAML_KEY.fullmatch(key):
+            continue
+        raw = raw.strip()
+        if " #" in raw:
+            raw = raw.split(" #", 1)[0].rstrip()
+        if not raw or raw[0] in "[{|>&*!":
+            continue
+        if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+            out[key] = raw[1:-1]
+            continue
+        try:
+            out[key] = int(raw)
+        except ValueError:
+            try:
+                out[key] = float(raw)
+            except ValueError:
+                out[key] = {"true": True, "false": False, "null": None, "~": None}.get(raw, raw)
+    return out
+
+
 def _checkpoints(folder: Path) -> list[Path]:
-    found = []
-    for child in folder.glob("checkpoint-*"):
-        m = re.fullmatch(r"checkpoint-(\d+)", child.name)
-        if m and child.is_dir():
-            found.append((int(m.group(1)), child))
-    return [p for _, p in sorted(found)]
+    return checkpoint_folders(folder)
 
 
 def is_run_folder(folder: Path) -> bool:
     """True when ``folder`` looks like one run's output folder."""
-    return any((folder / name).is_file() for name in _RUN_FILES) or bool(_checkpoints(folder))
+    root = os.fspath(folder)
+    isfile, join = os.path.isfile, os.path.join
+    return any(isfile(join(root, name)) for name in _RUN_FILES) or bool(_checkpoints(folder))
 
 
 def _flatten(meta: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -68,8 +121,15 @@ def _flatten(meta: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _log_history_metrics(path: Path, state: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Final metrics from a TrainerState ``log_history``: last value of each key."""
+def _log_history_metrics(
+    path: str | os.PathLike[str], state: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Final metrics from a TrainerState ``log_history``: last value of each key.
+
+    ``extra`` holds ``global_step``, ``max_steps``, ``num_train_epochs``, the step of the last
+    evaluation when it is not the final step (``eval_step``), and the logged training losses
+    as ``loss_steps`` / ``loss_values`` (the ``loss`` of each training-log entry).
+    """
     if not isinstance(state, dict):
         raise RunsFileError(
             f"{path}: expected a JSON object (a TrainerState); got {type(state).__name__}."
@@ -78,22 +138,28 @@ def _log_history_metrics(path: Path, state: Any) -> tuple[dict[str, Any], dict[s
     if not isinstance(history, list):
         raise RunsFileError(f"{path}: field `log_history` is missing or not a list.")
     metrics: dict[str, Any] = {}
+    if not set(map(type, history)) <= {dict}:
+        i, entry = next((i, e) for i, e in enumerate(history) if type(e) is not dict)
+        raise RunsFileError(f"{path}: field `log_history[{i}]` must be an object; got {entry!r}.")
+    logged = [e for e in history if "loss" in e]
+    loss_steps = [e.get("step", k) for k, e in enumerate(logged)]
+    loss_values = [e["loss"] for e in logged]
+    any(map(metrics.update, history))  # the last value of each key; update returns None
+    metrics.pop("step", None)
+    metrics.pop("epoch", None)
+    eval_keys = [k for k in metrics if k.startswith("eval_") and k.endswith("_loss")]
     eval_step = None
-    for i, entry in enumerate(history):
-        if not isinstance(entry, dict):
-            raise RunsFileError(
-                f"{path}: field `log_history[{i}]` must be an object; got {entry!r}."
-            )
-        for key, value in entry.items():
-            if key in ("step", "epoch"):
-                continue
-            metrics[key] = value
-            if (key.startswith("eval_") and key.endswith("_loss")) or key == "eval_loss":
+    if eval_keys:
+        for entry in reversed(history):
+            if any(k in entry for k in eval_keys):
                 eval_step = entry.get("step")
-    extra: dict[str, Any] = {}
+                break
+    extra: dict[str, Any] = {"loss_steps": loss_steps, "loss_values": loss_values}
     global_step = state.get("global_step")
     if global_step is not None:
         extra["global_step"] = global_step
+    if state.get("max_steps") is not None:
+        extra["max_steps"] = state["max_steps"]
     if state.get("num_train_epochs") is not None:
         extra["num_train_epochs"] = state["num_train_epochs"]
     if eval_step is not None and global_step is not None and eval_step != global_step:
@@ -101,65 +167,140 @@ def _log_history_metrics(path: Path, state: Any) -> tuple[dict[str, Any], dict[s
     return metrics, extra
 
 
-def read_llamafactory_log(path: Path) -> dict[str, Any]:
-    """Final metrics from LlamaFactory's ``trainer_log.jsonl`` (keys with None are absent)."""
+def read_llamafactory_log(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Final metrics from LlamaFactory's ``trainer_log.jsonl`` (keys with None are absent).
+
+    Lines repeated by several processes (same ``current_steps``) count once, the last one
+    winning. The logged training losses come back as ``_loss_steps`` / ``_loss_values``, the
+    last ``current_steps`` / ``total_steps`` as ``_steps`` / ``_total_steps``.
+    """
     metrics: dict[str, Any] = {}
     try:
         entries = read_jsonl_records(path, error=RunsFileError)
     except OSError as exc:
         raise RunsFileError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
+    losses: dict[Any, Any] = {}
     for entry in entries:
         for key in ("loss", "eval_loss", "predict_loss", "accuracy", "total_tokens"):
             if entry.get(key) is not None:
                 metrics[key] = entry[key]
-        if entry.get("current_steps") is not None:
-            metrics["_steps"] = entry["current_steps"]
+        step = entry.get("current_steps")
+        if step is not None:
+            metrics["_steps"] = step
+            if entry.get("loss") is not None:
+                losses[step] = entry["loss"]
+        if entry.get("total_steps") is not None:
+            metrics["_total_steps"] = entry["total_steps"]
+    metrics["_loss_steps"] = list(losses)
+    metrics["_loss_values"] = list(losses.values())
     return metrics
 
 
-def read_hf_folder(folder: Path, *, source: str | None = None) -> RunRecord:
-    """Read one run folder (Trainer/TRL, LlamaFactory or a sweep run) into a :class:`RunRecord`."""
+def _warn(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=4)
+
+
+def read_hf_folder(
+    folder: Path,
+    *,
+    source: str | None = None,
+    run_id: str | None = None,
+    listing: set[str] | None = None,
+) -> RunRecord:
+    """Read one run folder (Trainer/TRL, LlamaFactory or a sweep run) into a :class:`RunRecord`.
+
+    The run's own root files come first; a folder with no ``trainer_state.json`` of its own
+    uses the one of its last ``checkpoint-*`` folder (and says so in a warning). Besides the
+    last value of every logged key, the record holds ``train_loss_logged``: the logged
+    training loss smoothed over the last logging window
+    (:func:`~fits.runs._record.smoothed_logged_loss`), and ``train_loss_last``, the last
+    logged value. A run that stopped before its planned step count (``global_step <
+    max_steps``, LlamaFactory ``current_steps < total_steps``) gets a warning. ``listing``, the
+    folder's entry names when the caller has them already, saves a directory read.
+    """
     folder = Path(folder)
-    meta_file = folder / "run_meta.json"
-    state_file = folder / "trainer_state.json"
-    if not state_file.is_file():
-        ckpts = _checkpoints(folder)
-        if ckpts and (ckpts[-1] / "trainer_state.json").is_file():
-            state_file = ckpts[-1] / "trainer_state.json"
-    lf_file = folder / "trainer_log.jsonl"
-    results_file = folder / "all_results.json"
+    root = os.fspath(folder)
+    try:
+        names = listing if listing is not None else {e.name for e in os.scandir(root)}
+    except OSError as exc:
+        raise RunsFileError(f"{folder}: cannot be read ({exc.strerror or exc}).") from None
+    join = os.path.join
+    ckpt_list: list[str] | None = None
+
+    def ckpts() -> list[str]:
+        """The last ``checkpoint-<step>`` folder (by step), as a one-element list or []."""
+        nonlocal ckpt_list
+        if ckpt_list is None:
+            steps = [int(n[11:]) for n in names if n.startswith("checkpoint-") and n[11:].isdigit()]
+            ckpt_list = [join(root, f"checkpoint-{max(steps)}")] if steps else []
+        return ckpt_list
+
+    state_file: str | None = join(root, "trainer_state.json")
+    if "trainer_state.json" not in names:
+        last = ckpts()[-1] if ckpts() else None
+        if last is not None and os.path.isfile(join(last, "trainer_state.json")):
+            state_file = join(last, "trainer_state.json")
+            _warn(
+                f"{folder}: no trainer_state.json of its own; using the last checkpoint's "
+                f"({os.path.basename(last)})."
+            )
+        else:
+            state_file = None
+    has_meta = "run_meta.json" in names
+    has_lf = "trainer_log.jsonl" in names
     if source is None:
-        source = "sweep" if meta_file.is_file() else "llamafactory" if lf_file.is_file() else "hf"
-    rec = RunRecord(run_id=folder.name, source=source, path=str(folder))
-    rec.names = [p.name for p in (folder, *folder.parents) if p.name]
+        source = "sweep" if has_meta else "llamafactory" if has_lf else "hf"
+    rec = RunRecord(run_id=run_id or folder.name, source=source, path=root)
+    rec.names = [p for p in reversed(folder.parts) if p and p != folder.anchor]
     extra: dict[str, Any] = {}
-    if lf_file.is_file():
-        lf = read_llamafactory_log(lf_file)
+    lf_losses: tuple[list[Any], list[Any]] = ([], [])
+    if has_lf:
+        lf = read_llamafactory_log(join(root, "trainer_log.jsonl"))
         steps = lf.pop("_steps", None)
+        total = lf.pop("_total_steps", None)
+        lf_losses = (lf.pop("_loss_steps"), lf.pop("_loss_values"))
         if steps is not None:
             extra["global_step"] = steps
+        if total is not None:
+            extra["max_steps"] = total
         rec.metrics.update(lf)
-    if state_file.is_file():
+    state_losses: tuple[list[Any], list[Any]] = ([], [])
+    if state_file is not None:
         state_metrics, state_extra = _log_history_metrics(state_file, read_json(state_file))
+        state_losses = (state_extra.pop("loss_steps"), state_extra.pop("loss_values"))
         rec.metrics.update(state_metrics)
         extra.update(state_extra)
-    if results_file.is_file():
+    if "all_results.json" in names:
+        results_file = join(root, "all_results.json")
         results = read_json(results_file)
         if not isinstance(results, dict):
             raise RunsFileError(f"{results_file}: expected a JSON object of metrics.")
         rec.metrics.update(results)
         extra.pop("eval_step", None)
+    if any(n.startswith(("results", "lm_eval", "lm-eval")) for n in names):
+        for path in _lm_eval_files(root, names):
+            rec.metrics.update(read_lm_eval_results(path))
     if not rec.metrics:
         raise RunsFileError(
             f"{folder}: no metrics found (looked for trainer_state.json, all_results.json, "
             "trainer_log.jsonl and checkpoint-*/trainer_state.json)."
         )
+    loss_steps, loss_values = state_losses if state_losses[1] else lf_losses
+    if loss_values:
+        smoothed = smoothed_logged_loss(loss_steps, loss_values)
+        if smoothed is not None:
+            rec.values["train_loss_logged"] = smoothed
+            rec.values["train_loss_last"] = loss_values[-1]
     if "eval_step" in extra:
-        warnings.warn(
+        _warn(
             f"{state_file}: the last evaluation is at step {extra['eval_step']} but training "
-            f"ended at step {extra['global_step']}; its eval metrics are not the final model's.",
-            UserWarning,
-            stacklevel=3,
+            f"ended at step {extra['global_step']}; its eval metrics are not the final model's."
+        )
+    gs, ms = extra.get("global_step"), extra.get("max_steps")
+    if isinstance(gs, (int, float)) and isinstance(ms, (int, float)) and 0 < gs < ms:
+        _warn(
+            f"{folder}: run {rec.run_id!r} stopped at step {gs:g} of {ms:g} (unfinished: "
+            f"early stopping or a crash); its metrics are those of step {gs:g}."
         )
     if "global_step" in extra:
         rec.values["global_step"] = extra["global_step"]
@@ -168,7 +309,18 @@ def read_hf_folder(folder: Path, *, source: str | None = None) -> RunRecord:
         rec.fallback["epochs"] = extra["num_train_epochs"]
     if "train_samples" in rec.metrics:
         rec.values["train_samples"] = rec.metrics["train_samples"]
-    if meta_file.is_file():
+        rec.fallback["n"] = rec.metrics["train_samples"]
+        rec.fallback_source["n"] = "train_samples (all_results.json)"
+    if "training_args.yaml" in names:
+        args = read_simple_yaml(join(root, "training_args.yaml"))
+        if args.get("max_samples") is not None and "n" not in rec.fallback:
+            rec.fallback["n"] = args["max_samples"]
+            rec.fallback_source["n"] = "max_samples (training_args.yaml)"
+        if args.get("learning_rate") is not None:
+            rec.fallback["lr"] = args["learning_rate"]
+            rec.fallback_source["lr"] = "learning_rate (training_args.yaml)"
+    if has_meta:
+        meta_file = join(root, "run_meta.json")
         meta = read_json(meta_file)
         if not isinstance(meta, dict):
             raise RunsFileError(f"{meta_file}: expected a JSON object of run metadata.")
@@ -176,25 +328,143 @@ def read_hf_folder(folder: Path, *, source: str | None = None) -> RunRecord:
         if meta.get("run_id") is not None:
             rec.run_id = str(meta["run_id"])
         meta.pop("run_id", None)
-        rec.meta.append((str(meta_file), meta))
-    ckpts = _checkpoints(folder)
-    config_dir = folder if (folder / "config.json").is_file() or not ckpts else ckpts[-1]
+        rec.meta.append((meta_file, meta))
+    # the run's own root config files win; a checkpoint's are read only when the root has none
+    own_config = "adapter_config.json" in names or "config.json" in names
     for cfg_name, key in (
         ("adapter_config.json", "base_model_name_or_path"),
         ("config.json", "_name_or_path"),
     ):
-        cfg = config_dir / cfg_name
-        if cfg.is_file():
+        if cfg_name in names:
+            cfg: str | None = join(root, cfg_name)
+        elif not own_config and ckpts() and os.path.isfile(join(ckpts()[-1], cfg_name)):
+            cfg = join(ckpts()[-1], cfg_name)
+        else:
+            cfg = None
+        if cfg is not None:
             conf = read_json(cfg)
+            if isinstance(conf, dict) and cfg_name == "adapter_config.json":
+                at_root = cfg_name in names
+                check_adapter_config(
+                    cfg, conf, has_weights="adapter_model.safetensors" in names if at_root else None
+                )
             if isinstance(conf, dict):
                 if conf.get(key):
                     rec.fallback.setdefault("base_model", conf[key])
                 if conf.get("transformers_version"):
                     rec.values.setdefault("transformers_version", conf["transformers_version"])
-    stats = folder / "weight_stats.parquet"
-    if stats.is_file():
-        rec.values["sq_dist"] = _sq_dist(stats)
+    if "weight_stats.parquet" in names:
+        rec.values["sq_dist"] = _sq_dist(folder / "weight_stats.parquet")
     return rec
+
+
+def _safetensors_names(path: str) -> list[str] | None:
+    """Tensor names from a ``.safetensors`` header (8-byte length + JSON), None if unreadable;
+    raises naming a Git LFS pointer."""
+    try:
+        with open(path, "rb") as fh:
+            start = fh.read(64)
+            if start.startswith(LFS_POINTER.encode()):
+                lfs = True
+            else:
+                lfs = False
+                size = int.from_bytes(start[:8], "little")
+                ok = len(start) >= 8 and size <= 100_000_000
+                raw = start[8 : 8 + size] + fh.read(max(0, size - len(start) + 8)) if ok else b""
+    except OSError:
+        return None
+    if lfs:
+        raise RunsFileError(
+            f"{path}: this is a Git LFS pointer, not the weights; run `git lfs pull`."
+        )
+    try:
+        header = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return [k for k in header if k != "__metadata__"] if isinstance(header, dict) else None
+
+
+def check_adapter_config(
+    path: str, conf: dict[str, Any], *, has_weights: bool | None = None
+) -> None:
+    """Warn when ``adapter_config.json`` is not a PEFT config (no ``peft_type``), when its
+    ``use_dora`` disagrees with the adapter weights beside it (DoRA's
+    ``lora_magnitude_vector`` tensors present or absent), or when those weights are a Git LFS
+    pointer. ``has_weights`` says whether ``adapter_model.safetensors`` exists, when known."""
+    if "peft_type" not in conf:
+        _warn(
+            f"{path}: not a PEFT adapter config (no `peft_type`; keys: "
+            f"{', '.join(sorted(map(str, conf))[:8])}); it is ignored as an adapter."
+        )
+        return
+    weights = os.path.join(os.path.dirname(path), "adapter_model.safetensors")
+    if not (os.path.isfile(weights) if has_weights is None else has_weights):
+        return
+    try:
+        names = _safetensors_names(weights)
+    except RunsFileError as exc:
+        _warn(str(exc))
+        return
+    if names is None:
+        return
+    has_magnitude = any("lora_magnitude_vector" in n for n in names)
+    dora = bool(conf.get("use_dora", False))
+    if has_magnitude != dora:
+        what = "has" if has_magnitude else "has no"
+        _warn(
+            f"{path}: `use_dora` is {str(dora).lower()} but {weights} {what} DoRA magnitude "
+            "vectors (`lora_magnitude_vector`); the config and the weights disagree."
+        )
+
+
+_LM_EVAL_METRICS = ("acc", "exact_match", "acc_norm", "f1", "mc2", "em")
+
+
+def _lm_eval_files(root: str, names: set[str]) -> list[str]:
+    """lm-evaluation-harness ``results*.json`` files in the run folder or one level below
+    (``--output_path`` writes ``<path>/<model name>/results_<timestamp>.json``)."""
+    found = [
+        os.path.join(root, n) for n in names if n.startswith("results") and n.endswith(".json")
+    ]
+    for n in names:
+        if n.startswith(("lm_eval", "lm-eval", "eval_results_lm")) or n in ("lm_eval_results",):
+            sub = os.path.join(root, n)
+            for dirpath, _, files in os.walk(sub):
+                found += [
+                    os.path.join(dirpath, f)
+                    for f in files
+                    if f.startswith("results") and f.endswith(".json")
+                ]
+    return sorted(found)
+
+
+def read_lm_eval_results(path: str) -> dict[str, float]:
+    """Per-task accuracies of an lm-evaluation-harness results file, as ``eval_<task>_accuracy``.
+
+    The file holds ``{"results": {task: {"acc,none": ..., "acc_stderr,none": ..., ...}},
+    "config": ..., "versions": ..., ...}`` (older versions: ``"acc"`` without the filter
+    suffix). Each task's first metric among ``acc``, ``exact_match``, ``acc_norm``, ``f1``,
+    ``mc2``, ``em`` (the ``none`` filter, else the first filter) is its accuracy; a task named
+    like the test slice is then the run's ``test_acc`` (:func:`~fits.runs.metrics_to_columns`).
+    """
+    data = read_json(path)
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, dict):
+        raise RunsFileError(
+            f"{path}: field `results` is missing; not an lm-evaluation-harness file."
+        )
+    out: dict[str, float] = {}
+    for task, metrics in results.items():
+        if not isinstance(metrics, dict):
+            continue
+        for metric in _LM_EVAL_METRICS:
+            keys = [k for k in metrics if k == metric or k.startswith(metric + ",")]
+            keys.sort(key=lambda k: (k != f"{metric},none", k != metric, k))
+            value = next((metrics[k] for k in keys if isinstance(metrics[k], (int, float))), None)
+            if value is not None:
+                out[f"eval_{task}_accuracy"] = float(value)
+                break
+    return out
 
 
 def _sq_dist(path: Path) -> float:
@@ -218,6 +488,59 @@ def _sweep_runs(folder: Path) -> list[Path]:
     return sorted(p for p in runs.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+_MAX_DEPTH = 6
+
+
+def find_run_folders(root: Path, *, max_depth: int = _MAX_DEPTH) -> list[Path]:
+    """Run folders below ``root`` (not ``root`` itself), at any depth up to ``max_depth``.
+
+    The walk does not enter a run folder (its ``checkpoint-*`` folders belong to it), hidden
+    folders, or ``checkpoint-*`` folders of a parent that is not a run. Sorted by path.
+    """
+    return [p for p, _ in _find_with_listing(root, max_depth=max_depth)]
+
+
+def _is_run_listing(folder: str, names: set[str]) -> bool:
+    """:func:`is_run_folder` from the folder's entry names (one ``stat`` at most)."""
+    if any(n in names for n in _RUN_FILES):
+        return True
+    ckpts = [n for n in names if n.startswith("checkpoint-") and n[11:].isdigit()]
+    return any(os.path.isdir(os.path.join(folder, n)) for n in ckpts)
+
+
+def _find_with_listing(root: Path, *, max_depth: int) -> list[tuple[Path, set[str]]]:
+    """:func:`find_run_folders` with each run folder's listing (one ``scandir`` per folder,
+    reused by :func:`read_hf_folder`)."""
+    found: list[tuple[str, set[str]]] = []
+    stack = [(os.fspath(root), 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            subs = [e for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir()]
+        except OSError:
+            continue
+        for entry in subs:
+            try:
+                names = {e.name for e in os.scandir(entry.path)}
+            except OSError:
+                continue
+            if _is_run_listing(entry.path, names):
+                found.append((entry.path, names))
+            elif depth + 1 < max_depth and not entry.name.startswith("checkpoint-"):
+                stack.append((entry.path, depth + 1))
+    found.sort(key=lambda x: x[0])
+    return [(Path(p), names) for p, names in found]
+
+
+def _run_ids(root: Path, runs: list[Path]) -> list[tuple[Path, str]]:
+    """Each run folder with its id: its name, or its path below ``root`` (``a/b/seed=0``)
+    when two run folders share a name."""
+    names = [p.name for p in runs]
+    if len(set(names)) == len(names):
+        return list(zip(runs, names, strict=True))
+    return [(p, p.relative_to(root).as_posix()) for p in runs]
+
+
 def _event_files(folder: Path) -> list[Path]:
     return sorted(folder.rglob("events.out.tfevents.*"))
 
@@ -236,10 +559,15 @@ def read_path(
             return read_tensorboard(path)
         if format in ("auto", "hf", "llamafactory", "sweep") and is_run_folder(path):
             return [read_hf_folder(path)]
-        subs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-        runs = [p for p in subs if is_run_folder(p)]
-        if runs and format in ("auto", "hf", "llamafactory", "sweep"):
-            return [read_hf_folder(p) for p in runs]
+        if format == "auto" and is_mlflow_file_store(path):
+            return read_mlflow_store(path)
+        listed = _find_with_listing(path, max_depth=_MAX_DEPTH)
+        if listed and format in ("auto", "hf", "llamafactory", "sweep"):
+            ids = _run_ids(path, [p for p, _ in listed])
+            return [
+                read_hf_folder(p, run_id=rid, listing=names)
+                for (p, rid), (_, names) in zip(ids, listed, strict=True)
+            ]
         if format in ("auto", "tensorboard") and _event_files(path):
             return read_tensorboard(path)
         tables = sorted(
@@ -265,7 +593,7 @@ def read_path(
     if name.startswith("events.out.tfevents.") or format == "tensorboard":
         return read_tensorboard(path)
     if format == "wandb" or (
-        format == "auto" and path.suffix.lower() == ".csv" and sniff_wandb_csv(path)
+        format == "auto" and path.suffix.lower() == ".csv" and sniff_wandb_csv(path) is not None
     ):
         return read_wandb_csv(path)
     if path.suffix.lower() in (".csv", ".jsonl", ".json", ".parquet", ".tsv"):

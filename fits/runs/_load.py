@@ -13,14 +13,30 @@ from columns, from a metadata table keyed by ``run_id``, or from folder names th
 such as ``d={d}_n={n}_seed={seed}``. When two sources give a field different values the loader
 raises :class:`~fits.exceptions.MetadataConflictError` naming the file and the field.
 
-The run-average ``train_loss`` that Hugging Face writes at the end of training is never used as
-the final training loss; the canonical ``train_loss`` comes from an evaluation of the final model
-on its own training subset (``eval_train_loss``), and the average is kept as ``train_loss_avg``.
+The training loss (``train_metric``). The canonical ``train_loss`` is best an evaluation of the
+final model on (a subset of) its own training data, ``eval_<train>_loss``: eval mode (no dropout),
+one fixed model, the same loss as the test metric. Real trainer logs usually have only
+
+- ``train_loss_logged``: the logged training ``loss`` entries, smoothed over the last logging
+  window (the mean of the entries in the last 10% of steps, at least the last 3 entries). Each
+  entry is the mean minibatch loss since the previous log, in train mode (dropout active) on a
+  model that moved during the window; both push it *above* the final model's training loss (by
+  the loss decrease over about half the window, plus the dropout penalty), so the gap
+  ``test - train`` comes out too small, more so where training is still descending (large or
+  hard data sets). It is the fallback when no eval on training data exists (``"auto"``), with a
+  warning naming it;
+- ``train_loss_avg``: the run-average ``train_loss`` of Hugging Face's final summary entry,
+  the mean over all of training: biased far above the final loss, used only when chosen
+  (``train_metric="average"``).
+
+Each row's ``train_loss_source`` says which one it holds (``eval_train_loss``,
+``train_loss_logged``, ``train_loss_avg`` or the table column ``train_loss``).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,9 +58,12 @@ from fits.runs._metadata import (
     to_float,
 )
 from fits.runs._record import (
+    LOGGED_WINDOW_FRACTION,
+    LOGGED_WINDOW_MIN,
     RUN_COLUMNS,
     SIDECAR,
     TEST_SLICE,
+    TRAIN_METRICS,
     TRAIN_SLICES,
     RunRecord,
     metrics_to_columns,
@@ -68,6 +87,8 @@ def load_runs(
     difficulty_values: Mapping[str, float] | None = None,
     train_slices: Sequence[str] = TRAIN_SLICES,
     test_slice: str = TEST_SLICE,
+    train_metric: str = "auto",
+    exclude: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Load fine-tuning runs from files or folders into the canonical runs table.
 
@@ -82,7 +103,9 @@ def load_runs(
     format : {"auto", "sweep", "hf", "llamafactory", "wandb", "tensorboard", "table"}, default "auto"
         Force one reader instead of detecting it from the files.
     columns : mapping, optional
-        For tables: canonical name -> the table's column name, e.g. ``{"test_loss": "val"}``.
+        Canonical name -> the table's column name, e.g. ``{"test_loss": "val"}``; for run
+        folders and logs, canonical name -> a raw metric key, e.g.
+        ``{"test_loss": "eval_g0_loss"}``. A name found in no run is an error.
     pattern : str, optional
         Folder/run-name pattern for metadata, e.g. ``"d={d}_n={n}_seed={seed}"``.
     metadata : path or DataFrame, optional
@@ -92,6 +115,18 @@ def load_runs(
     train_slices, test_slice : str
         Eval-set names whose ``eval_<name>_loss`` is the training loss (the final model on its own
         training subset) and the test loss.
+    train_metric : {"auto", "eval", "logged", "average"}, default "auto"
+        Where ``train_loss`` comes from: ``eval`` only from ``eval_<train>_loss`` (or a table's
+        ``train_loss`` column); ``logged`` the smoothed logged training loss
+        ``train_loss_logged`` (the mean of the logged ``loss`` entries over the last 10% of
+        steps, at least the last 3); ``average`` the run-average ``train_loss_avg``; ``auto``
+        the eval when the run has one, else ``train_loss_logged``, with one warning naming the
+        source. The logged and average losses are biased upward (module docstring); the column
+        replaced keeps its value as ``train_loss_eval``.
+    exclude : sequence of str
+        Run ids the fit will leave out: they are not checked for metadata (a stray run without
+        ``difficulty`` or ``n`` does not stop the load) and stay in the table for the fit's
+        ``exclude`` to record.
 
     Returns
     -------
@@ -106,6 +141,7 @@ def load_runs(
         Two metadata sources disagree.
     """
     check_choice(format, "format", FORMATS)
+    check_choice(train_metric, "train_metric", TRAIN_METRICS)
     folder_pattern = FolderPattern(pattern) if pattern is not None else None
     table_meta = _metadata_table(metadata)
     records: list[RunRecord] = []
@@ -134,6 +170,9 @@ def load_runs(
         difficulty_values=difficulty_values,
         train_slices=train_slices,
         test_slice=test_slice,
+        train_metric=train_metric,
+        columns=columns,
+        exclude={str(x) for x in exclude},
     )
 
 
@@ -185,8 +224,14 @@ def _assemble(
     difficulty_values: Mapping[str, float] | None,
     train_slices: Sequence[str],
     test_slice: str,
+    train_metric: str = "auto",
+    columns: Mapping[str, str] | None = None,
+    exclude: set[str] | frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     rows = []
+    fallback_runs: list[str] = []
+    found_columns: set[str] = set()
+    log_records = [r for r in records if r.source != "table"]
     seen: dict[str, str] = {}
     for rec in records:
         if pattern is not None:
@@ -196,9 +241,14 @@ def _assemble(
         if rec.run_id in table_meta:
             rec.meta.append(("metadata table", table_meta[rec.run_id]))
         meta = merge_metadata(rec)
+        used = []
         for key, value in rec.fallback.items():
             if meta.get(key) is None and not is_missing(value):
                 meta[key] = coerce_value(key, value, rec.path)
+                if key in rec.fallback_source:
+                    used.append(f"{key}: {rec.fallback_source[key]}")
+        if used:
+            meta["metadata_from"] = "; ".join(used)
         if rec.run_id in seen:
             raise RunsFileError(
                 f"{rec.path}: run_id {rec.run_id!r} is also the id of the run in {seen[rec.run_id]}; "
@@ -207,19 +257,36 @@ def _assemble(
         seen[rec.run_id] = rec.path
         mapped = metrics_to_columns(rec.metrics, train_slices=train_slices, test_slice=test_slice)
         mapped.update(rec.values)
+        if columns and rec.source != "table":
+            for canonical, actual in columns.items():
+                if actual in rec.metrics:
+                    mapped[canonical] = rec.metrics[actual]
+                    found_columns.add(canonical)
+        if _choose_train_loss(mapped, train_metric, rec) and rec.run_id not in exclude:
+            fallback_runs.append(rec.run_id)
         values = {k: coerce_value(k, v, rec.path) for k, v in mapped.items()}
         row = {"run_id": rec.run_id, "source": rec.source, **meta, **values, "path": rec.path}
         _resolve_difficulty(row, difficulty_values)
         for required in ("difficulty", "n"):
-            if row.get(required) is None:
+            if row.get(required) is None and rec.run_id not in exclude:
                 raise RunsFileError(
                     f"{rec.path}: field `{required}` of run {rec.run_id!r} is missing; give it in "
                     f"{SIDECAR}, a column, a run parameter (MLflow), a metadata table, or a "
                     "name pattern such as 'd={d}_n={n}_seed={seed}'."
                 )
-        if row["n"] < 1:
+        if row.get("n") is not None and row["n"] < 1:
             raise RunsFileError(f"{rec.path}: field `n` must be an integer >= 1; got {row['n']}.")
         rows.append(row)
+    if columns and log_records:
+        unused = [f"{k}={v}" for k, v in columns.items() if k not in found_columns]
+        if unused:
+            keys = sorted({str(k) for r in log_records for k in r.metrics})
+            raise RunsFileError(
+                f"{log_records[0].path}: `columns` {', '.join(unused)} name metric keys found in "
+                f"no run; allowed keys: {', '.join(keys[:40])}{' ...' if len(keys) > 40 else ''}."
+            )
+    if fallback_runs:
+        _warn_fallback(fallback_runs, len(rows))
     frame = pd.DataFrame(rows)
     for col in RUN_COLUMNS:
         if col not in frame.columns:
@@ -237,6 +304,47 @@ def _assemble(
     frame = frame[[*RUN_COLUMNS, *slices, *rest]]
     return frame.sort_values(["n", "difficulty", "seed", "run_id"], kind="stable").reset_index(
         drop=True
+    )
+
+
+_WINDOW = (
+    f"the mean of the logged `loss` over the last {LOGGED_WINDOW_FRACTION:.0%} of steps, "
+    f"at least the last {LOGGED_WINDOW_MIN} entries"
+)
+
+
+def _choose_train_loss(mapped: dict[str, Any], train_metric: str, rec: RunRecord) -> bool:
+    """Set ``train_loss`` and ``train_loss_source`` per ``train_metric``; True on a fallback."""
+    has_eval = not is_missing(mapped.get("train_loss"))
+    if has_eval:
+        mapped.setdefault("train_loss_source", "train_loss")
+    if train_metric == "eval" or (train_metric == "auto" and has_eval):
+        return False
+    col = "train_loss_avg" if train_metric == "average" else "train_loss_logged"
+    value = mapped.get(col)
+    if is_missing(value):
+        if train_metric == "auto":
+            return False
+        what = "run-average `train_loss`" if col == "train_loss_avg" else "logged training `loss`"
+        raise RunsFileError(
+            f"{rec.path}: run {rec.run_id!r} has no {what} (`{col}`) for train_metric="
+            f"{train_metric!r}; allowed: {', '.join(TRAIN_METRICS)}."
+        )
+    if has_eval:
+        mapped["train_loss_eval"] = mapped["train_loss"]
+    mapped["train_loss"] = value
+    mapped["train_loss_source"] = col
+    return train_metric == "auto"
+
+
+def _warn_fallback(run_ids: list[str], total: int) -> None:
+    warnings.warn(
+        f"train_loss: {len(run_ids)} of {total} runs have no evaluation on training data "
+        f"(eval_<train>_loss; e.g. {run_ids[0]!r}), so their train_loss is `train_loss_logged`, "
+        f"{_WINDOW} (train mode, moving model: biased upward); choose with "
+        "train_metric / --train-metric eval|logged|average.",
+        UserWarning,
+        stacklevel=3,
     )
 
 

@@ -28,7 +28,14 @@ __all__ = [
 
 FLOAT_FIELDS = {"difficulty", "lr", "epochs", "kl", "sq_dist"}
 INT_FIELDS = {"n", "n_tokens", "seed", "steps"}
-TEXT_FIELDS = {"difficulty_label", "base_model", "budget_mode", "run_id", "source"}
+TEXT_FIELDS = {
+    "difficulty_label",
+    "base_model",
+    "budget_mode",
+    "run_id",
+    "source",
+    "train_loss_source",
+}
 
 
 class FolderPattern:
@@ -36,7 +43,9 @@ class FolderPattern:
 
     Placeholders name runs-table fields; ``d`` is short for ``difficulty`` and ``label`` for
     ``difficulty_label``. A ``d`` value that is not a number becomes the difficulty label. The
-    pattern must match a whole path component (or run name); the innermost match wins.
+    pattern must match a whole path component (or run name); the innermost match wins. A
+    pattern with ``/`` spans that many trailing path components, e.g. ``d={d}/n={n}/seed={seed}``
+    for ``outputs/d=1/n=2000/seed=0/``.
     """
 
     _ALIASES: ClassVar[dict[str, str]] = {
@@ -63,11 +72,20 @@ class FolderPattern:
                         f"`pattern` must name each placeholder once; got {pattern!r}."
                     )
                 self.fields.append(part)
-                regex += f"(?P<{part}>.+?)"
+                regex += f"(?P<{part}>{'[^/]+?' if '/' in pattern else '.+?'})"
         self._regex = re.compile(regex)
+        self.depth = pattern.strip("/").count("/") + 1
 
     def match(self, names: Iterable[str]) -> dict[str, Any] | None:
-        """Return the fields parsed from the first name that matches, or None."""
+        """Return the fields parsed from the first name that matches, or None.
+
+        ``names`` are path components, innermost first; a pattern of ``k`` components is
+        matched against each run of ``k`` consecutive components joined by ``/``.
+        """
+        names = list(names)
+        if self.depth > 1:
+            k = self.depth
+            names = ["/".join(reversed(names[i : i + k])) for i in range(len(names) - k + 1)]
         for name in names:
             m = self._regex.fullmatch(name)
             if m is None:

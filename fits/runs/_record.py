@@ -8,6 +8,7 @@ build records; :func:`fits.runs.load_runs` merges their metadata into the table.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ __all__ = [
     "RUN_COLUMNS",
     "SIDECAR",
     "TEST_SLICE",
+    "TRAIN_METRICS",
     "TRAIN_SLICES",
     "RunRecord",
     "metrics_to_columns",
+    "smoothed_logged_loss",
 ]
 
 RUN_COLUMNS: tuple[str, ...] = (
@@ -59,6 +62,10 @@ METADATA_FIELDS: tuple[str, ...] = (
 )
 TRAIN_SLICES = ("train", "train_subset")
 TEST_SLICE = "test"
+TRAIN_METRICS = ("auto", "eval", "logged", "average")
+"""Where the canonical ``train_loss`` comes from (see :func:`fits.runs.load_runs`)."""
+LOGGED_WINDOW_FRACTION = 0.1
+LOGGED_WINDOW_MIN = 3
 SIDECAR = "run_meta.json"
 """The sidecar file of a sweep run folder holding its metadata."""
 
@@ -87,6 +94,10 @@ class RunRecord:
     fallback : dict
         Metadata used only where no other source gives the field (e.g. ``epochs`` from
         ``trainer_state.json``, ``base_model`` from ``config.json``).
+    fallback_source : dict
+        For fallbacks worth telling the user (``n``, ``lr``), where they came from, e.g.
+        ``{"n": "train_samples (all_results.json)"}``; the runs table lists the ones used in
+        its ``metadata_from`` column.
     """
 
     run_id: str
@@ -97,10 +108,48 @@ class RunRecord:
     meta: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     fallback: dict[str, Any] = field(default_factory=dict)
+    fallback_source: dict[str, str] = field(default_factory=dict)
+
+
+def smoothed_logged_loss(steps: Sequence[float], losses: Sequence[float]) -> float | None:
+    r"""The logged training loss at the end of training, smoothed over the last logging window.
+
+    With logged values :math:`\ell_k` at steps :math:`s_k` (sorted, last step :math:`S`), the
+    window is :math:`W = \{k : s_k \ge (1 - 0.1) S\}` (the last 10% of steps), widened to
+    the last 3 entries when it holds fewer, and the result is the plain mean
+    :math:`|W|^{-1} \sum_{k \in W} \ell_k`. Non-finite entries are skipped; None when
+    nothing is left. Each logged value is already the mean minibatch loss since the previous
+    logging step (train mode, the model moving), so the window averages over roughly the last
+    10% of training.
+    """
+    steps, losses = list(steps), list(losses)
+    if len(steps) != len(losses):
+        raise ValueError(
+            f"`steps` and `losses` must have one length; got {len(steps)} and {len(losses)}."
+        )
+    order = range(len(steps) - 1, -1, -1)
+    if steps != sorted(steps):  # not in logged order: latest step first
+        order = sorted(range(len(steps)), key=lambda k: steps[k], reverse=True)
+    window: list[float] = []
+    cut = None
+    for k in order:  # from the last step backwards
+        v = losses[k]
+        if type(v) not in (float, int) or not math.isfinite(v):
+            continue
+        if cut is None:
+            cut = (1.0 - LOGGED_WINDOW_FRACTION) * float(steps[k])
+        elif float(steps[k]) < cut and len(window) >= LOGGED_WINDOW_MIN:
+            break
+        window.append(float(v))
+    if not window:
+        return None
+    return math.fsum(window) / len(window)
 
 
 # --------------------------------------------------------------------------- metric names
 _SLICE_OK = re.compile(r"[^0-9A-Za-z_]+")
+_TOKEN_ACC = re.compile(r"eval_(?:(.+)_)?mean_token_accuracy")
+_EVAL_METRIC = re.compile(r"eval_(.+)_(loss|accuracy|acc)")
 
 
 def _slice_name(name: str) -> str:
@@ -127,14 +176,25 @@ def metrics_to_columns(
     plain: dict[str, Any] = {}
     for raw_key, value in metrics.items():
         key = str(raw_key)
-        if key.startswith("eval/"):
-            key = "eval_" + key[5:]
-        elif key.startswith("train/"):
-            key = key[6:]
+        if "/" in key:
+            if key.startswith("eval/"):
+                key = "eval_" + key[5:]
+            elif key.startswith("train/"):
+                key = key[6:]
         plain[key] = value
     trains = set(train_slices)
     for key, value in plain.items():
-        if (m := re.fullmatch(r"eval_(?:(.+)_)?mean_token_accuracy", key)) is not None:
+        if not key.startswith("eval_"):
+            if key == "train_loss":
+                out["train_loss_avg"] = value
+            elif key == "loss":
+                out["train_loss_logged"] = value
+            elif key == "mean_token_accuracy":
+                out["train_token_acc_logged"] = value
+            elif key in ("num_tokens", "num_input_tokens_seen", "total_tokens"):
+                out["tokens_seen"] = value
+            continue
+        if (m := _TOKEN_ACC.fullmatch(key)) is not None:
             slice_ = m.group(1)
             if slice_ in trains:
                 out["train_token_acc"] = value
@@ -143,24 +203,17 @@ def metrics_to_columns(
             else:
                 out[f"test_token_acc_{_slice_name(slice_)}"] = value
             continue
-        m = re.fullmatch(r"eval_(.+)_(loss|accuracy|acc)", key)
-        if m is not None:
+        m = _EVAL_METRIC.fullmatch(key)
+        if m is not None:  # other eval_* keys (runtime, throughput) are not metrics
             slice_, kind = m.group(1), "loss" if m.group(2) == "loss" else "acc"
             if slice_ in trains:
                 out[f"train_{kind}"] = value
+                if kind == "loss":
+                    out["train_loss_source"] = f"eval_{slice_}_loss"
             elif slice_ == test_slice:
                 out[f"test_{kind}"] = value
             else:
                 out[f"test_{kind}_{_slice_name(slice_)}"] = value
-            continue
-        if key == "train_loss":
-            out["train_loss_avg"] = value
-        elif key == "loss":
-            out["train_loss_logged"] = value
-        elif key == "mean_token_accuracy":
-            out["train_token_acc_logged"] = value
-        elif key in ("num_tokens", "num_input_tokens_seen", "total_tokens"):
-            out["tokens_seen"] = value
     # an unnamed single eval set is the test set unless a named one exists
     for kind in ("loss", "accuracy"):
         col = "test_loss" if kind == "loss" else "test_acc"

@@ -4,11 +4,14 @@ Plain tables in the canonical column names (``run_id``, ``difficulty``, ``n``, `
 ``train_loss``, ``test_loss``, and optionally ``kl``, ``sq_dist``, ``test_acc``, ...) load with no
 options; other names through ``columns={canonical: actual}``.
 
-W&B UI exports have a ``Step`` column and one column per run and metric, named
-``"<run name> - <metric>"``, with ``__MIN``/``__MAX`` companions (the envelope of grouped or
-smoothed lines, ignored here). The final value of each metric is the last non-empty row. Exports
-can be sampled or truncated (W&B documents "why are steps missing from a CSV"); when the rows look
-sampled, a :class:`~fits.exceptions.TruncatedExportWarning` names the file.
+W&B UI chart exports have an x-axis column (``Step``, or e.g. ``train/global_step``) and one
+column per run and metric, named ``"<run name> - <metric>"``, with ``__MIN``/``__MAX``
+companions (the envelope of grouped or smoothed lines, ignored here). The final value of each
+metric is the last non-empty row. Exports can be sampled or truncated (W&B documents "why are
+steps missing from a CSV"); when the rows look sampled, a
+:class:`~fits.exceptions.TruncatedExportWarning` names the file. The runs-table export (``Name``,
+``State``, ``Notes``, ``User``, ``Tags``, ``Created``, ``Runtime``, ``Sweep``, then config and
+summary columns) gives one run per row.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ import pandas as pd
 
 from fits.exceptions import RunsFileError, TruncatedExportWarning
 from fits.runs._record import METADATA_FIELDS, RunRecord
-from pacbound.support import read_jsonl_records
+from pacbound.support import read_table
 
 __all__ = [
     "read_any_table",
     "read_table_file",
     "read_table_frame",
     "read_wandb_csv",
+    "read_wandb_runs_table",
     "sniff_wandb_csv",
 ]
 
@@ -36,33 +40,8 @@ _SAMPLING_CAPS = (500, 1000, 10000)
 
 
 def read_any_table(path: Path) -> pd.DataFrame:
-    """Read a CSV/TSV/JSONL/JSON/Parquet table; unreadable files raise naming the file."""
-    suffix = path.suffix.lower()
-    if not path.is_file():
-        raise RunsFileError(f"{path}: no such file.")
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix == ".tsv":
-            return pd.read_csv(path, sep="\t")
-        if suffix == ".jsonl":
-            return _read_jsonl(path)
-        if suffix == ".json":
-            return pd.read_json(path, precise_float=True)
-        if suffix == ".parquet":
-            return pd.read_parquet(path)
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
-        raise RunsFileError(f"{path}: not a readable {suffix[1:].upper()} table ({exc}).") from None
-    except Exception as exc:  # pyarrow's errors for corrupt Parquet files
-        raise RunsFileError(f"{path}: not a readable {suffix[1:].upper()} table ({exc}).") from None
-    raise RunsFileError(
-        f"{path}: unknown table format {suffix!r} (csv, tsv, jsonl, json, parquet)."
-    )
-
-
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    """JSON lines with exact floats; a bad line raises naming its number."""
-    return pd.DataFrame(read_jsonl_records(path, error=RunsFileError))
+    """Read a table of runs (:func:`pacbound.support.read_table`); errors are RunsFileError."""
+    return read_table(path, error=RunsFileError)
 
 
 def read_table_file(path: Path, *, columns: Mapping[str, str] | None = None) -> list[RunRecord]:
@@ -114,30 +93,109 @@ def read_table_frame(
     return records
 
 
-def sniff_wandb_csv(path: Path) -> bool:
-    """True when the CSV header looks like a W&B export (``Step`` and ``"<run> - <metric>"``)."""
+_WANDB_RUNS_COLUMNS = ("Name", "State", "Notes", "User", "Tags", "Created", "Runtime", "Sweep")
+_WANDB_FINISHED = "finished"
+
+
+def _split_header(line: str) -> list[str]:
+    import csv
+
+    return [c.strip() for c in next(csv.reader([line]))] if line.strip() else []
+
+
+def sniff_wandb_csv(path: Path) -> str | None:
+    """Which W&B CSV export ``path`` is: ``"chart"`` (an x-axis column such as ``Step`` or
+    ``train/global_step``, then ``"<run> - <metric>"`` columns), ``"runs"`` (the runs-table
+    export: ``Name``, ``State``, ..., config and summary columns), or None."""
     try:
         with path.open(encoding="utf-8") as fh:
             header = fh.readline()
     except (OSError, UnicodeDecodeError):
-        return False
-    cols = [c.strip().strip('"') for c in header.rstrip("\n").split(",")]
-    return "Step" in cols and any(" - " in c for c in cols)
+        return None
+    cols = _split_header(header)
+    if len(cols) < 2:
+        return None
+    if {"Name", "State"} <= set(cols) and {"Created", "Runtime"} & set(cols):
+        return "runs"
+    series = [c for c in cols[1:] if not c.endswith(("__MIN", "__MAX"))]
+    if " - " not in cols[0] and series and all(" - " in c for c in series):
+        return "chart"
+    return None
+
+
+def read_wandb_runs_table(path: Path) -> list[RunRecord]:
+    """Read a W&B runs-table export: one run per row, named by ``Name``.
+
+    Canonical metadata columns (``difficulty``, ``n``, ``seed``, ``lr``, ...) among the config
+    columns are metadata (``learning_rate`` is the ``lr`` fallback); the other numeric columns
+    are the run's summary metrics (``eval/test_loss``, ``train/loss``, ...), mapped like logged
+    keys. A run whose ``State`` is not ``finished`` (crashed, failed, running, killed) gets a
+    warning: its summary is that of its last logged step.
+    """
+    frame = read_any_table(path)
+    if "Name" not in frame.columns:
+        raise RunsFileError(f"{path}: field `Name` is missing; not a W&B runs-table export.")
+    records = []
+    unfinished = []
+    for i, row in enumerate(frame.to_dict("records")):
+        name = row.get("Name")
+        if name is None or (isinstance(name, float) and np.isnan(name)):
+            raise RunsFileError(f"{path}: row {i + 1}, field `Name` is empty.")
+        rec = RunRecord(
+            run_id=str(name), source="wandb", path=f"{path} (row {i + 1})", names=[str(name)]
+        )
+        state = row.get("State")
+        if isinstance(state, str) and state != _WANDB_FINISHED:
+            unfinished.append(f"{name!s} ({state})")
+        meta = {}
+        for key, value in row.items():
+            if key in _WANDB_RUNS_COLUMNS or value is None:
+                continue
+            if isinstance(value, float) and np.isnan(value):
+                continue
+            if key in METADATA_FIELDS:
+                meta[key] = value
+            elif key == "learning_rate":
+                rec.fallback["lr"] = value
+                rec.fallback_source["lr"] = "learning_rate (W&B config)"
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                rec.metrics[key] = value
+        rec.meta.append((f"columns of {path}", meta))
+        records.append(rec)
+    if unfinished:
+        warnings.warn(
+            f"{path}: {len(unfinished)} run(s) not finished, their summaries are those of the "
+            f"last logged step: {', '.join(unfinished[:5])}{' ...' if len(unfinished) > 5 else ''}.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return records
 
 
 def read_wandb_csv(path: Path) -> list[RunRecord]:
-    """Read a W&B CSV export: the last logged value of every ``<run> - <metric>`` column."""
+    """Read a W&B CSV export: the last logged value of every ``<run> - <metric>`` column.
+
+    The first column is the x-axis chosen in the W&B UI (``Step``, or e.g.
+    ``train/global_step``, the Hugging Face ``WandbCallback`` default); a runs-table export is
+    read by :func:`read_wandb_runs_table`.
+    """
+    if sniff_wandb_csv(path) == "runs":
+        return read_wandb_runs_table(path)
     frame = read_any_table(path)
-    if "Step" not in frame.columns:
-        raise RunsFileError(f"{path}: field `Step` is missing; not a W&B CSV export.")
-    steps = pd.to_numeric(frame["Step"], errors="coerce")
+    if len(frame.columns) == 0 or " - " in str(frame.columns[0]):
+        raise RunsFileError(
+            f"{path}: the first column must be the x-axis (`Step`, `train/global_step`, ...); "
+            "not a W&B CSV export."
+        )
+    x_axis = str(frame.columns[0])
+    steps = pd.to_numeric(frame[x_axis], errors="coerce")
     if steps.isna().any():
         bad = int(np.flatnonzero(steps.isna().to_numpy())[0])
-        raise RunsFileError(f"{path}: row {bad + 1}, field `Step` is not a number.")
+        raise RunsFileError(f"{path}: row {bad + 1}, field `{x_axis}` is not a number.")
     records: dict[str, RunRecord] = {}
     grouped = False
     for col in frame.columns:
-        if col == "Step" or col.endswith(("__MIN", "__MAX")):
+        if col == x_axis or col.endswith(("__MIN", "__MAX")):
             continue
         if " - " not in col:
             raise RunsFileError(

@@ -8,6 +8,7 @@
 - ``_runner``: resumable run folders (temporary folder, renamed when done).
 - ``_backends``: local (one worker per GPU/core) and Ray.
 - ``_status``: done / running / failed / pending.
+- ``_examples``: the training examples of finished runs, with their scores.
 - ``_api``: :func:`run_sweep`.
 - ``_charts``: plots of sweeps and of the theory terms.
 """
@@ -25,6 +26,7 @@ EXPORTS: dict[str, str] = {
     "run_sweep": "fits.sweep._api",
     "SweepStatus": "fits.sweep._status",
     "sweep_status": "fits.sweep._status",
+    "sweep_examples": "fits.sweep._examples",
     "theory_charts": "fits.sweep._charts",
     "sweep_charts": "fits.sweep._charts",
 }

@@ -97,9 +97,14 @@ def run_sweep(
         1). Ray: CPUs of the local cluster it starts.
     progress : bool
         Show a rich progress bar.
+
+    Raises
+    ------
+    SweepLockedError
+        Another process is running this sweep folder (its pid and host are named).
     """
-    from fits.sweep._backends import check_backend, run_with_backend
-    from fits.sweep._runner import clean_stale_tmp, is_complete, prepare_sweep
+    from fits.sweep._backends import check_backend
+    from fits.sweep._runner import sweep_lock
 
     t0 = time.perf_counter()
     check_backend(backend, address)
@@ -107,6 +112,23 @@ def run_sweep(
         spec = load_spec(spec)
     elif isinstance(spec, dict):
         spec = SweepSpec.from_dict(spec)
+    with sweep_lock(out):
+        return _run_locked(spec, out, t0, backend, address, workers, progress)
+
+
+def _run_locked(
+    spec: SweepSpec,
+    out: str | Path,
+    t0: float,
+    backend: str,
+    address: str | None,
+    workers: int | None,
+    progress: bool,
+) -> SweepResult:
+    """The body of :func:`run_sweep`, run while this process holds the sweep folder's lock."""
+    from fits.sweep._backends import run_with_backend
+    from fits.sweep._runner import clean_stale_tmp, is_complete, prepare_sweep
+
     plan = prepare_sweep(spec, out)
     clean_stale_tmp(plan.root)
     # Resolve (and if needed pre-train or convert) the base once, before any worker starts.
@@ -125,34 +147,17 @@ def run_sweep(
     skipped = len(plan.runs) - len(todo)
     results: list[dict] = []
     if todo:
-        if progress:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
+        from pacbound.support import progress_bar
+
+        with progress_bar(f"sweep {spec.name}", len(todo), enabled=progress) as advance:
+
+            def hook(res: dict) -> None:
+                mark = "x" if res["status"] == "failed" else "ok"
+                advance(1, note=f"  {mark} {res['run_id']} ({res['seconds']:.1f} s)")
+
+            results = run_with_backend(
+                plan, todo, backend, address=address, workers=workers, on_result=hook
             )
-
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                transient=False,
-            ) as bar:
-                task = bar.add_task(f"sweep {spec.name}", total=len(todo))
-
-                def hook(res: dict) -> None:
-                    bar.advance(task)
-                    mark = "x" if res["status"] == "failed" else "ok"
-                    bar.console.print(f"  {mark} {res['run_id']} ({res['seconds']:.1f} s)")
-
-                results = run_with_backend(
-                    plan, todo, backend, address=address, workers=workers, on_result=hook
-                )
-        else:
-            results = run_with_backend(plan, todo, backend, address=address, workers=workers)
     failed = sum(r["status"] == "failed" for r in results)
     ran = sum(r["status"] == "done" for r in results)
     skipped += sum(r["status"] == "skipped" for r in results)

@@ -7,40 +7,59 @@ Layout of a sweep folder (docs/contracts.md, "Sweep run folders")::
     <sweep>/runs/<run_id>/             complete runs only
     <sweep>/runs/.<run_id>.<host>-<pid>.tmp/   a run in flight
     <sweep>/failed/<run_id>.json       the error of a run that failed (cleared on success)
+    <sweep>/.sweep.lock                held by the process running the sweep (pid, host)
 
 A run is complete when its folder exists under ``runs/`` with ``run_meta.json`` (written
 last, before the rename). A rerun skips complete runs, retries failed ones and removes
 temporary folders left by dead processes on this host, so a killed sweep loses at most the runs
 that were in flight. If two processes finish the same run, the first rename wins and the other
 copy is discarded, so no run is duplicated.
+
+One process at a time runs a sweep folder: :func:`sweep_lock` holds ``.sweep.lock`` (an
+exclusive ``flock`` on it, with the holder's pid and host written inside) and a second
+``run_sweep`` on the folder is refused with the holder named. The kernel drops the ``flock``
+when its process dies, so the lock of a killed sweep on this host is taken over (with a
+warning); a lock written by another host is refused, since its holder cannot be checked here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
 import socket
 import time
 import traceback
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from fits.sweep._plan import PlannedRun, plan_runs
 from fits.sweep._spec import SpecError, SweepSpec
+from pacbound.exceptions import TradeoffError
 from pacbound.support import write_json
 
 __all__ = [
+    "SweepLockedError",
     "SweepPlan",
     "clean_stale_tmp",
     "execute_run",
     "is_complete",
     "load_plan",
     "prepare_sweep",
+    "sweep_lock",
 ]
 
 SPEC_FILE = "sweep.json"
 PLAN_FILE = "plan.json"
+LOCK_FILE = ".sweep.lock"
+
+
+class SweepLockedError(TradeoffError):
+    """Another process is running the same sweep folder."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +105,86 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _read_holder(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _locked_error(root: Path, holder: dict) -> SweepLockedError:
+    pid, host = holder.get("pid", "?"), holder.get("host", "?")
+    since = holder.get("started")
+    when = (
+        f" since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(since))}"
+        if isinstance(since, (int, float)) and since > 0
+        else ""
+    )
+    return SweepLockedError(
+        f"Sweep folder `{root}` is already running: `{root / LOCK_FILE}` is held by pid {pid} "
+        f"on host {host}{when}; wait for it to finish (`tradeoff sweep status {root}`), or, if "
+        "that process is gone, remove the lock file."
+    )
+
+
+@contextlib.contextmanager
+def sweep_lock(root: str | Path) -> Iterator[Path]:
+    """Hold the sweep folder's lock for the block; raise :class:`SweepLockedError` if taken.
+
+    The lock is an exclusive, non-blocking ``flock`` on ``<root>/.sweep.lock``, which holds
+    ``{"pid", "host", "started"}`` of the holder. A lock file whose ``flock`` is free was left
+    by a process that died: on this host it is taken over (a ``UserWarning`` names the dead
+    pid); from another host it is refused, since ``flock`` may not reach across hosts and the
+    holder cannot be checked from here.
+    """
+    import fcntl
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / LOCK_FILE
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise _locked_error(root, _read_holder(path)) from None
+            raise
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder removed the file between our open and our flock: retry
+    try:
+        holder = _read_holder(path)
+        pid, host = holder.get("pid"), holder.get("host")
+        if holder and host != socket.gethostname():
+            raise _locked_error(root, holder)
+        if holder:
+            state = "dead" if not (isinstance(pid, int) and _pid_alive(pid)) else "not holding it"
+            warnings.warn(
+                f"Sweep folder `{root}`: taking over the stale lock of pid {pid} ({state}) "
+                f"on this host.",
+                UserWarning,
+                stacklevel=3,
+            )
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        os.fsync(fd)
+        try:
+            yield path
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    finally:
+        os.close(fd)
+
+
 def clean_stale_tmp(root: Path) -> list[str]:
     """Remove temporary run folders left by dead processes on this host; return their names."""
     runs = Path(root) / "runs"
@@ -105,17 +204,20 @@ def clean_stale_tmp(root: Path) -> list[str]:
     return removed
 
 
-def prepare_sweep(spec: SweepSpec, out: str | Path) -> SweepPlan:
+def prepare_sweep(spec: SweepSpec, out: str | Path, *, write: bool = True) -> SweepPlan:
     """Create (or reopen) the sweep folder ``out`` for ``spec`` and plan its runs.
 
     A folder started with another per-run config is refused (its runs would not be
     comparable); extending the grid (more budgets, seeds, difficulties or modes) is allowed.
+    With ``write=False`` (a dry run) the same checks and plan are made but nothing is
+    written: the folder is not created.
     """
     from fits.sweep._bases import base_fingerprint
     from fits.sweep._tasks import make_task
 
     root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
+    if write:
+        root.mkdir(parents=True, exist_ok=True)
     spec_file = root / SPEC_FILE
     if spec_file.is_file():
         old = SweepSpec.from_dict(json.loads(spec_file.read_text()), str(spec_file))
@@ -135,6 +237,8 @@ def prepare_sweep(spec: SweepSpec, out: str | Path) -> SweepPlan:
                 f"difficulty bin {diff.label} [{diff.lo:g}, {diff.hi:g})."
             )
     runs = plan_runs(spec, task.difficulties(), base_fingerprint(spec), task.fingerprint())
+    if not write:
+        return SweepPlan(root, spec, tuple(runs))
     write_json(spec_file, spec.data)
     write_json(root / PLAN_FILE, {"runs": [r.to_dict() for r in runs]})
     (root / "runs").mkdir(exist_ok=True)
@@ -184,7 +288,8 @@ def _context(plan: SweepPlan):
 
 
 def _run_meta(plan: SweepPlan, run: PlannedRun, difficulty, base: Path, summary: dict) -> dict:
-    from fits.synthetic._pretrain import library_versions
+    from fits.synthetic._pretrain import TRAINING_LIBRARIES
+    from pacbound.support import library_versions
 
     spec = plan.spec
     return {
@@ -221,7 +326,7 @@ def _run_meta(plan: SweepPlan, run: PlannedRun, difficulty, base: Path, summary:
         "threads": summary["threads"],
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "versions": library_versions(),
+        "versions": library_versions(TRAINING_LIBRARIES),
     }
 
 

@@ -22,12 +22,12 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from fits.sweep._spec import SpecError, SweepSpec
 from pacbound.exceptions import InputFileError
+from pacbound.support import read_table
 
 __all__ = ["DatasetTask", "Difficulty", "Record", "SyntheticTask", "make_task"]
 
@@ -157,29 +157,6 @@ class SyntheticTask:
         return out
 
 
-def _read_table(path: str, what: str):
-    import pandas as pd
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputFileError(f"{p}: the {what} file does not exist.")
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".jsonl":
-            return pd.read_json(p, lines=True)
-        if suffix == ".json":
-            return pd.read_json(p)
-        if suffix == ".csv":
-            return pd.read_csv(p)
-        if suffix == ".parquet":
-            return pd.read_parquet(p)
-    except Exception as exc:
-        raise InputFileError(f"{p}: cannot read the {what} file: {exc}") from None
-    raise InputFileError(
-        f"{p}: the {what} file must be .jsonl, .json, .csv or .parquet; got {suffix!r}."
-    )
-
-
 def _normalize_answer(value) -> str:
     """Answers compare as numbers when both are numbers (``5``, ``5.0``, `` 5 ``), else as text."""
     text = str(value).strip().rstrip(".")
@@ -232,7 +209,7 @@ class DatasetTask:
         self._difficulties = self._make_bins()
 
     def _load(self, path: str, what: str):
-        frame = _read_table(path, what)
+        frame = read_table(path, what=what)
         for role, col in self.cols.items():
             if col not in frame.columns:
                 raise InputFileError(

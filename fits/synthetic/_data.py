@@ -7,7 +7,6 @@ written atomically.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import numpy as np
 from fits.synthetic._distributions import OpsDistribution, stable_seed
 from fits.synthetic._generator import SyntheticProblem, TaskFormat, generate_problems
 from pacbound.exceptions import InvalidParameterError
-from pacbound.support import atomic_path, check_positive_int
+from pacbound.support import check_positive_int, write_table
 
 __all__ = [
     "COLUMNS",
@@ -80,22 +79,15 @@ def decomposed_test_set(
 
 
 def write_problems(problems: Sequence[SyntheticProblem], path: str | Path) -> Path:
-    """Write problems to ``path`` (``.jsonl`` or ``.parquet``) atomically."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".jsonl", ".parquet"):
-        raise InvalidParameterError(f"`out` must end in .jsonl or .parquet; got {path.name!r}.")
-    with atomic_path(path) as tmp:
-        if suffix == ".jsonl":
-            with tmp.open("w", encoding="utf-8") as fh:
-                for p in problems:
-                    fh.write(json.dumps(p.to_dict()) + "\n")
-        else:
-            import pandas as pd
+    """Write problems to ``path`` atomically, one row per problem with the :data:`COLUMNS`.
 
-            frame = pd.DataFrame([p.to_dict() for p in problems], columns=list(COLUMNS))
-            frame.to_parquet(tmp, index=False)
-    return path
+    The format follows the suffix (``.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet``:
+    :func:`pacbound.support.write_table`).
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame([p.to_dict() for p in problems], columns=list(COLUMNS))
+    return write_table(frame, path)
 
 
 def encode_problems(

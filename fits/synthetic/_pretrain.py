@@ -27,38 +27,17 @@ from fits.synthetic._model import (
     build_synthetic_model,
     find_synthetic_base,
 )
-from pacbound.support import atomic_dir, write_json
+from pacbound.support import atomic_dir, library_versions, write_json
 
 __all__ = [
+    "TRAINING_LIBRARIES",
     "ensure_synthetic_base",
-    "library_versions",
     "make_readable",
     "pretrain_synthetic_base",
 ]
 
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries that produce weights and metrics."""
-    import platform
-
-    import tokenizers
-    import torch
-    import transformers
-
-    out = {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "tokenizers": tokenizers.__version__,
-        "numpy": np.__version__,
-    }
-    try:
-        import peft
-
-        out["peft"] = peft.__version__
-    except ImportError:  # pragma: no cover
-        pass
-    return out
+#: Distributions whose versions a pre-trained base and each sweep run record.
+TRAINING_LIBRARIES = ("torch", "transformers", "tokenizers", "peft", "numpy")
 
 
 def make_readable(folder: Path) -> None:
@@ -174,7 +153,7 @@ def pretrain_synthetic_base(
         "train_seconds": train_seconds,
         "threads": torch.get_num_threads(),
         "command": command,
-        "versions": library_versions(),
+        "versions": library_versions(TRAINING_LIBRARIES),
     }
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)

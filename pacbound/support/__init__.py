@@ -1,4 +1,4 @@
-"""Shared plumbing of the toolkit: validation, file I/O, command-line helpers, versions.
+"""Shared plumbing of the toolkit: validation, file and table I/O, CLI helpers, versions, progress.
 
 This is the one sub-package that :mod:`measurement` and :mod:`fits` import from another
 package besides the public APIs (the role ``scipy._lib`` plays for scipy's sub-packages). Its
@@ -10,13 +10,19 @@ Validation (one error template: the argument in backticks, the constraint, the v
 Files (nothing half-written: temporary file or folder, then an atomic rename):
     :func:`atomic_path`, :func:`atomic_dir`, :func:`atomic_write_text`, :func:`write_json`,
     :func:`to_jsonable`, :func:`read_jsonl_records`, :func:`chmod_like_new`.
+Tables (one reader and one writer; the suffix picks the format, one of
+    :data:`TABLE_SUFFIXES` = .csv, .tsv, .jsonl, .json, .parquet, .pq):
+    :func:`read_table`, :func:`write_table`, :func:`table_format`.
 Command line (one line on stderr and exit status 2 for user errors):
     :func:`make_app`, :func:`user_errors`, :func:`print_json`, :func:`print_result`,
     :func:`warnings_to_stderr`, :func:`parse_float`, :func:`parse_float_list`,
     :func:`parse_floats`, :func:`parse_assignments`, :func:`split_names`, :func:`reflow_help`.
-This installation: :func:`installed_version`, :func:`library_versions`,
-    :func:`environment_report`.
-Long jobs: :class:`Progress`. Packages: :func:`lazy_exports`.
+This installation: :func:`installed_version`, :func:`library_versions` (what a result
+    records: this toolkit, Python and the named distributions), :func:`environment_report`.
+Long jobs, drawn on stderr: :func:`progress_bar` (work units), :func:`byte_progress` (bytes and
+    MB/s), :class:`Progress` (the stage of a fit). Packages: :func:`lazy_exports`.
+Configs with constraints declared as data: :class:`Config`, :func:`config_field`,
+    :class:`Interval`, :func:`validate_config`, :func:`config_option`, :func:`config_help`.
 """
 
 from __future__ import annotations
@@ -48,6 +54,10 @@ _EXPORTS = {
         "pacbound.support._io",
     ),
     **dict.fromkeys(
+        ["TABLE_SUFFIXES", "read_table", "table_format", "write_table"],
+        "pacbound.support._tables",
+    ),
+    **dict.fromkeys(
         [
             "EXIT_USAGE",
             "make_app",
@@ -65,11 +75,26 @@ _EXPORTS = {
         "pacbound.support._cli",
     ),
     **dict.fromkeys(
-        ["EnvironmentReport", "environment_report", "installed_version"],
+        ["EnvironmentReport", "environment_report", "installed_version", "library_versions"],
         "pacbound.support._environment",
     ),
-    **dict.fromkeys(["Progress", "versions"], "pacbound.support._progress"),
+    **dict.fromkeys(["Progress", "byte_progress", "progress_bar"], "pacbound.support._progress"),
     "lazy_exports": "pacbound.support._lazy",
+    **dict.fromkeys(
+        [
+            "Config",
+            "Interval",
+            "check_field",
+            "config_field",
+            "config_from_dict",
+            "config_help",
+            "config_option",
+            "config_to_dict",
+            "describe_constraint",
+            "validate_config",
+        ],
+        "pacbound.support._config",
+    ),
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

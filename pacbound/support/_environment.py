@@ -7,10 +7,11 @@ For bug reports and for reading benchmark figures: ``tradeoff env`` prints it, a
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 
-__all__ = ["EnvironmentReport", "environment_report", "installed_version"]
+__all__ = ["EnvironmentReport", "environment_report", "installed_version", "library_versions"]
 
 #: Distributions whose versions the report lists (required first, then optional extras).
 REQUIRED = (
@@ -88,6 +89,39 @@ def installed_version(name: str) -> str | None:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
+
+
+def library_versions(names: Iterable[str] = ()) -> dict[str, str]:
+    """The versions to record with a result: this toolkit, Python and the distributions ``names``.
+
+    Versions come from the installed distributions' metadata, so nothing is imported.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Distribution names (``"numpy"``, ``"torch"``, ...), in the order to record them.
+
+    Returns
+    -------
+    dict of str to str
+        ``{"sft-tradeoff": ..., "python": ..., name: ...}``; a distribution that is not
+        installed is recorded as ``"not installed"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pacbound.support import library_versions
+    >>> v = library_versions(["numpy"])
+    >>> list(v) == ["sft-tradeoff", "python", "numpy"] and v["numpy"] == np.__version__
+    True
+    """
+    out = {
+        "sft-tradeoff": installed_version("sft-tradeoff") or "not installed",
+        "python": platform.python_version(),
+    }
+    for name in names:
+        out[name] = installed_version(name) or "not installed"
+    return out
 
 
 def _cuda() -> tuple[str, tuple[str, ...]]:

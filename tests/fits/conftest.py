@@ -11,7 +11,7 @@ def small_fit():
     from fits import fit_tradeoff
     from tests.fits._sim import simulate_runs
 
-    return fit_tradeoff(simulate_runs(0), n_resamples=100, cv_resamples=20, rng=0)
+    return fit_tradeoff(simulate_runs(0), n_resamples=100, cv_resamples=20, seed=0)
 
 
 # --- fresh sweeps, the synthetic task and the demo (fits.sweep, fits.synthetic) -------------

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from fits.estimate import ConfidenceInterval
+from fits.results import DStarEstimate
 from fits.results._assemble import verdict
-from fits.results._result import ConfidenceInterval, DStarEstimate
 
 
 def _d(n, v, lo=None, hi=None, br=True):
-    return DStarEstimate(n, v, lo, hi, br)
+    return DStarEstimate(n, v, None if lo is None else ConfidenceInterval(lo, hi, 0.95), br)
 
 
 def test_increases():

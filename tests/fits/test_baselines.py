@@ -53,10 +53,17 @@ def test_per_budget_quadratic_and_its_vertex(data):
     model = TradeoffModel.for_data(ModelSpec(), data)
     surf = make_surfaces(data, model, "flat")
     values, bracketed = bl.dstar(surf, data.n_levels, *model.d_range)
+    lo, hi = model.d_range
     for (key, beta), v, b in zip(bl.params.items(), values, bracketed, strict=True):
+        # flat training metric: d* is the argmin over [lo, hi] of the fitted quadratic gap,
+        # i.e. its vertex when the parabola opens upwards and the vertex is inside, else an end
+        assert beta[2] > 0, key  # convex in d at every budget on these simulated runs
         vertex = -beta[1] / (2 * beta[2])
-        if b:
-            assert v == pytest.approx(vertex, abs=1e-5), key
+        inside = lo < vertex < hi
+        assert b == inside, key
+        assert v == pytest.approx(min(max(vertex, lo), hi), abs=1e-5), key
+    # the simulated optimum moves from below the range (n=64) into it: both branches are taken
+    assert list(bracketed) == [False, True, True, True]
     too_few = prepare_data(simulate_runs(0, d_levels=(2.0, 3.0)))
     assert quadratic_per_budget(too_few) is None
 

@@ -56,10 +56,10 @@ def test_intervals_cover_the_truth_at_about_the_nominal_rate():
             baselines=False,
             train_model="flat",
             confidence_level=0.9,
-            rng=s,
+            seed=s,
         )
-        lo = np.array([e.low for e in res.d_star])
-        hi = np.array([e.high for e in res.d_star])
+        lo = np.array([e.interval.low for e in res.d_star])
+        hi = np.array([e.interval.high for e in res.d_star])
         hits_d.append((lo <= truth_d) & (truth_d <= hi))
         hits_p.append(
             [

@@ -17,7 +17,7 @@ runner = CliRunner()
 
 def fit_cli(runs, out, bootstrap, *extra, baselines=False):
     """`tradeoff fit RUNS --out OUT` with BOOTSTRAP refits, no cross-validation, no plots."""
-    args = ["fit", runs, "--out", out, "--bootstrap", bootstrap, "--no-cv", "--no-plots", *extra]
+    args = ["fit", runs, "--out", out, "--n-resamples", bootstrap, "--no-cv", "--no-plots", *extra]
     if not baselines:
         args.append("--no-baselines")
     return runner.invoke(app, [str(a) for a in args])
@@ -36,7 +36,7 @@ def test_fit_json_and_files(runs_csv, tmp_path):
     assert res.exit_code == 0, res.stderr
     obj = json.loads(res.stdout)
     assert {"model", "params", "d_star", "intervals", "verdict", "comparison", "files"} <= set(obj)
-    assert [set(d) >= {"n", "value", "low", "high", "bracketed"} for d in obj["d_star"]] == [
+    assert [set(d) >= {"n", "value", "interval", "bracketed"} for d in obj["d_star"]] == [
         True
     ] * 4
     assert [d["n"] for d in obj["d_star"]] == [64, 256, 1024, 2048]
@@ -44,7 +44,7 @@ def test_fit_json_and_files(runs_csv, tmp_path):
     assert (out / "fit.json").is_file() and (out / "report.html").is_file()
     assert (out / "tables" / "d_star.csv").is_file()
     saved = json.loads((out / "fit.json").read_text())
-    assert saved["params"] == obj["params"] and saved["config"]["rng"] == 3
+    assert saved["params"] == obj["params"] and saved["config"]["seed"] == 3
 
 
 def test_fit_prints_a_summary(runs_csv, tmp_path):
@@ -58,7 +58,7 @@ def test_user_errors_exit_2_with_one_line(runs_csv, tmp_path):
     flat = simulate_runs(1, truth={"B": 0.0})
     path = tmp_path / "flat.csv"
     flat.to_csv(path, index=False)
-    res = runner.invoke(app, ["fit", str(path), "--out", str(tmp_path / "x"), "--bootstrap", "0"])
+    res = runner.invoke(app, ["fit", str(path), "--out", str(tmp_path / "x"), "--n-resamples", "0"])
     assert res.exit_code == 2
     assert res.stderr.startswith("error: fit refused") and res.stderr.count("\n") == 1
     assert "Traceback" not in res.stderr and not (tmp_path / "x").exists()
@@ -66,8 +66,8 @@ def test_user_errors_exit_2_with_one_line(runs_csv, tmp_path):
     pd.DataFrame({"run_id": ["a"], "n": [3]}).to_csv(bad, index=False)
     res = runner.invoke(app, ["fit", str(bad), "--out", str(tmp_path / "y")])
     assert res.exit_code == 2 and "field `difficulty` is missing" in res.stderr
-    res = runner.invoke(app, ["fit", str(runs_csv), "--out", str(tmp_path / "z"), "--bound", "b=3"])
-    assert res.exit_code == 2 and "`--bound` must be NAME=LOW:HIGH" in res.stderr
+    res = runner.invoke(app, ["fit", str(runs_csv), "--out", str(tmp_path / "z"), "--bounds", "b=3"])
+    assert res.exit_code == 2 and "`--bounds` must be NAME=LOW:HIGH" in res.stderr
     res = runner.invoke(app, ["fit", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "z")])
     assert res.exit_code == 2 and "no such file or folder" in res.stderr
 
@@ -138,7 +138,7 @@ def test_fit_with_threshold_robustness(runs_csv, tmp_path):
 def test_warnings_are_one_line_each(tmp_path):
     path = tmp_path / "runs.csv"
     simulate_runs(1, noise=0.01).to_csv(path, index=False)
-    res = fit_cli(path, tmp_path / "o", 100, "--bound", "b=0.75:1.3")
+    res = fit_cli(path, tmp_path / "o", 100, "--bounds", "b=0.75:1.3")
     assert res.exit_code == 0, res.stderr
     lines = res.stderr.strip().splitlines()
     assert (

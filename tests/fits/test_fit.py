@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fits import FitRefusedError, InsufficientDataError, ModelSpec, fit_tradeoff
+from fits import FitRefusedError, InsufficientDataError, ModelSpec, Refusal, fit_tradeoff
 from pacbound.exceptions import InvalidParameterError
 from tests.fits._sim import BUDGETS, TRUTH, simulate_runs, true_dstar
 
@@ -43,12 +43,12 @@ def test_training_loss_that_rises_with_difficulty_moves_dstar_easier():
 
 
 def test_bootstrap_intervals_and_verdict():
-    res = fit_tradeoff(simulate_runs(9), n_resamples=200, cv=False, baselines=False, rng=1)
+    res = fit_tradeoff(simulate_runs(9), n_resamples=200, cv=False, baselines=False, seed=1)
     for name in res.params:
         ci = res.intervals[name]
         assert ci.low <= res.params[name] <= ci.high, name
     for e in res.d_star:
-        assert e.low <= e.value <= e.high and 0 <= e.p_bracketed <= 1
+        assert e.interval.low <= e.value <= e.interval.high and 0 <= e.p_bracketed <= 1
     assert res.p_increase > 0.99 and res.verdict_code == "increases"
     assert "d* increases with n" in res.verdict and "P(d* at n=2048 > d* at n=64)" in res.verdict
     assert res.draws.n_resamples == 200 and res.config["bootstrap"] == "seeds"
@@ -56,8 +56,8 @@ def test_bootstrap_intervals_and_verdict():
 
 def test_same_seed_same_result():
     runs = simulate_runs(10)
-    a = fit_tradeoff(runs, n_resamples=50, cv=False, baselines=False, rng=3)
-    b = fit_tradeoff(runs, n_resamples=50, cv=False, baselines=False, rng=3)
+    a = fit_tradeoff(runs, n_resamples=50, cv=False, baselines=False, seed=3)
+    b = fit_tradeoff(runs, n_resamples=50, cv=False, baselines=False, seed=3)
     assert a.intervals == b.intervals and a.d_star == b.d_star
 
 
@@ -177,7 +177,7 @@ def test_wild_bootstrap_without_replicates():
     single = simulate_runs(12).drop_duplicates(["difficulty", "n"])
     res = fit_tradeoff(single, n_resamples=100, cv=False, baselines=False)
     assert res.config["bootstrap"] == "wild" and res.config["weights"] == "none"
-    assert all(e.low is not None for e in res.d_star)
+    assert all(e.interval is not None for e in res.d_star)
 
 
 def test_model_spec_object_is_accepted():
@@ -198,4 +198,4 @@ def test_many_refits_on_a_bound_warn():
             cv=False,
             baselines=False,
         )
-    assert (res.draws.flags == 1).mean() > 0.1
+    assert (res.draws.flags == Refusal.ON_BOUND).mean() > 0.1

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import warnings
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import numpy as np
 import pandas as pd
@@ -239,7 +243,7 @@ def test_mlflow_unfinished_runs_and_stale_evals_warn(mlflow_store):
     log_run("sys", "fine", {**meta, "seed": 2}, history)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        row = load_runs(f"mlflow:sys@{mlflow_store}").iloc[0]
+        row = load_runs(f"mlflow:sys@{mlflow_store}", train_metric="eval").iloc[0]
     assert row["steps"] == 4
 
 
@@ -331,7 +335,7 @@ def test_tradeoff_fit_of_runs_logged_to_mlflow(mlflow_store, tmp_path):
             source,
             "--out",
             str(tmp_path / "fit"),
-            "--bootstrap",
+            "--n-resamples",
             "20",
             "--no-cv",
             "--no-plots",
@@ -342,6 +346,24 @@ def test_tradeoff_fit_of_runs_logged_to_mlflow(mlflow_store, tmp_path):
     assert res.exit_code == 0, res.stderr
     d_star = json.loads(res.stdout)["d_star"]
     assert [d["n"] for d in d_star] == list(BUDGETS)
-    direct = fit_tradeoff(sim, n_resamples=20, cv=False, baselines=False, rng=0)
+    direct = fit_tradeoff(sim, n_resamples=20, cv=False, baselines=False, seed=0)
     assert [d["value"] for d in d_star] == pytest.approx([d.value for d in direct.d_star], rel=1e-9)
     assert np.all(np.diff([d["value"] for d in d_star]) >= 0)  # the simulated d* grows with n
+
+
+def test_bare_mlruns_folder_reads_every_experiment_without_the_env_switch(
+    mlflow_store, monkeypatch
+):
+    meta = {"n": 64, "seed": 0}
+    log_run("a", "d=2_n=64_seed=0", {**meta, "difficulty": 2}, [(4, {"eval_test_loss": 0.9})])
+    log_run("b", "d=3_n=64_seed=0", {**meta, "difficulty": 3}, [(4, {"eval_test_loss": 1.1})])
+    store = Path(url2pathname(urlparse(mlflow_store).path))
+    assert (store / "0" / "meta.yaml").is_file() or any(store.glob("*/meta.yaml"))
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    table = load_runs(store, train_metric="eval")
+    assert list(table["run_id"]) == ["d=2_n=64_seed=0", "d=3_n=64_seed=0"]
+    assert list(table["test_loss"]) == [0.9, 1.1]
+    assert "MLFLOW_ALLOW_FILE_STORE" not in os.environ  # set only during the read
+    # the explicit form works without the switch too
+    assert len(load_runs(f"mlflow:a@{store.as_uri()}", train_metric="eval")) == 1

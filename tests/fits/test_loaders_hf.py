@@ -86,8 +86,11 @@ def test_checkpoint_fallback_uses_last_checkpoint_state(trainer_run, tmp_path):
     state = json.loads((run / "checkpoint-4" / "trainer_state.json").read_text())
     last = [e for e in state["log_history"] if "eval_test_loss" in e][-1]
     assert row["test_loss"] == pytest.approx(last["eval_test_loss"])
+    logged = [e for e in state["log_history"] if "loss" in e]
+    assert row["train_loss_last"] == pytest.approx(logged[-1]["loss"])
+    # fewer than 3 entries in the last 10% of steps: the mean of the last 3 entries
     assert row["train_loss_logged"] == pytest.approx(
-        [e for e in state["log_history"] if "loss" in e][-1]["loss"]
+        sum(e["loss"] for e in logged[-3:]) / len(logged[-3:])
     )
 
 
@@ -145,7 +148,9 @@ def test_llamafactory_log_lines(tmp_path):
     row = load_runs(run / "trainer_log.jsonl", pattern=PATTERN).iloc[0]
     assert row["source"] == "llamafactory"
     assert (row["test_loss"], row["train_loss"], row["train_loss_avg"]) == (1.8, 1.2, 1.9)
-    assert row["train_loss_logged"] == 1.5 and row["tokens_seen"] == 512 and row["steps"] == 4
+    assert row["train_loss_last"] == 1.5 and row["train_loss_logged"] == 1.75
+    assert row["train_loss_source"] == "eval_train_loss"
+    assert row["tokens_seen"] == 512 and row["steps"] == 4
 
 
 def test_malformed_json_names_file(tmp_path):

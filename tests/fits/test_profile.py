@@ -40,10 +40,10 @@ def power_profile(power_fit) -> ProfileResult:
 def test_intervals_cover_the_truth_and_bracket_the_estimate(power_fit, power_profile) -> None:
     for name in ("g", "b"):
         iv = power_profile[name]
-        assert iv.low < iv.estimate < iv.high
+        assert iv.interval.low < iv.estimate < iv.interval.high
         assert iv.estimate == pytest.approx(power_fit.params[name], rel=1e-12)
         assert iv.covers(TRUTH[name])
-        assert not (iv.low_open or iv.high_open)
+        assert not (iv.interval.low_open or iv.interval.high_open)
 
 
 def test_ends_sit_where_the_f_probability_reaches_the_level(power_fit, power_profile) -> None:
@@ -53,14 +53,14 @@ def test_ends_sit_where_the_f_probability_reaches_the_level(power_fit, power_pro
     zero = np.zeros(1, dtype=int)
     rss_min = float(problem.objective(power_fit.theta[None], zero)[0])
     for iv in power_profile.intervals:
-        for end in (iv.low, iv.high):
+        for end in (iv.interval.low, iv.interval.high):
             i = int(np.argmin(np.abs(np.log(iv.values) - math.log(end))))
             assert iv.probabilities[i] == pytest.approx(power_profile.level, abs=1e-4)
         # a point well inside has a lower profile RSS than the ends: the profile is minimised
         # over the other shape (never above the RSS with the other shape at its estimate)
         j = power_fit.model.shape_names.index(iv.name)
         theta = power_fit.theta.copy()
-        theta[j] = math.log(iv.high)
+        theta[j] = math.log(iv.interval.high)
         fixed_other = float(problem.objective(theta[None], zero)[0])
         excess = (fixed_other - rss_min) / (power_fit.rss / power_fit.nfree)
         assert f_dist.cdf(excess, 1, power_fit.nfree) >= power_profile.level - 1e-4
@@ -75,7 +75,7 @@ def test_profile_and_wald_intervals_agree_on_well_identified_data(power_fit, pow
         se = math.sqrt(power_fit.covariance[names.index(name), names.index(name)])
         half = t_dist.ppf(0.975, power_fit.nfree) * se
         iv = power_profile[name]
-        assert (iv.high - iv.low) / (2 * half) == pytest.approx(1.0, rel=0.25)
+        assert iv.interval.width / (2 * half) == pytest.approx(1.0, rel=0.25)
 
 
 def test_free_rate_reports_whether_nu_covers_one_half() -> None:
@@ -92,15 +92,15 @@ def test_one_shape_model_needs_no_inner_fit() -> None:
     fit = _fit(runs=runs, model="kl")
     result = profile_intervals(fit)
     assert fit.model.shape_names == ("b",)
-    assert result["b"].low < fit.params["b"] < result["b"].high
+    assert result["b"].interval.low < fit.params["b"] < result["b"].interval.high
 
 
 def test_an_end_beyond_the_bound_is_reported_open() -> None:
     fit = _fit(seed=3, noise=0.02)
     iv = profile_intervals(fit, ["b"])["b"]
     lo, _ = fit.model.bounds["b"]
-    assert iv.low_open and iv.low == pytest.approx(lo)
-    assert not iv.high_open
+    assert iv.interval.low_open and iv.interval.low == pytest.approx(lo)
+    assert not iv.interval.high_open
     assert "<=" in str(profile_intervals(fit, ["b"]))
 
 
@@ -116,6 +116,10 @@ def test_serialisation_table_and_chart(power_profile) -> None:
     payload = json.loads(json.dumps(power_profile.to_dict()))
     assert set(payload["intervals"]) == {"g", "b"}
     assert payload["level"] == 0.95
+    g = payload["intervals"]["g"]["interval"]
+    assert g["method"] == "profile likelihood" and g["level"] == 0.95
+    assert g["low"] == power_profile["g"].interval.low
+    assert str(power_profile["g"].interval).endswith("(95% profile likelihood)")
     table = power_profile.table
     assert list(table.columns) == ["param", "value", "probability", "level"]
     assert set(table["param"]) == {"g", "b"}
@@ -140,7 +144,7 @@ def test_cli_profile_writes_its_outputs(tmp_path) -> None:
     runs = tmp_path / "runs.csv"
     simulate_runs(0, noise=0.01).to_csv(runs, index=False)
     out = tmp_path / "fit"
-    args = ["fit", str(runs), "--out", str(out), "--bootstrap", "0", "--no-cv"]
+    args = ["fit", str(runs), "--out", str(out), "--n-resamples", "0", "--no-cv"]
     result = CliRunner().invoke(app, [*args, "--no-plots", "--profile", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -150,4 +154,4 @@ def test_cli_profile_writes_its_outputs(tmp_path) -> None:
     assert "Profile-likelihood intervals" in (out / "summary.txt").read_text()
     bad = CliRunner().invoke(app, [*args, "--profile", "--loss", "soft_l1"])
     assert bad.exit_code == 2
-    assert "`--profile` needs `--loss linear`" in bad.output
+    assert "profile intervals need a fit with loss 'linear'" in bad.output

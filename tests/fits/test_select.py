@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from fits import RunsFileError, select_examples
-from fits.analysis._select import write_table
 from pacbound.exceptions import InvalidParameterError
+from pacbound.support import write_table
 
 
 @pytest.fixture(scope="module")
@@ -76,5 +76,5 @@ def test_edges_and_errors(small_fit, pool, tmp_path):
         select_examples(pool, 10, small_fit, mode="random")
     out = write_table(big.selected, tmp_path / "sel.jsonl")
     assert len(pd.read_json(out, lines=True)) == 30
-    with pytest.raises(InvalidParameterError, match="`out` must end in"):
+    with pytest.raises(InvalidParameterError, match=r"sel.xlsx: a table file must end in"):
         write_table(big.selected, tmp_path / "sel.xlsx")

@@ -38,3 +38,19 @@ def test_backend_errors_come_before_any_work(tmp_path):
     with pytest.raises(InvalidParameterError, match="`address` needs --backend ray"):
         run_sweep(SPEC, tmp_path / "b", address="10.0.0.1:6379")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_dry_run_does_not_create_the_output_folder(tmp_path):
+    """`sweep run --dry-run` used to create the sweep folder (issue 15, item 10)."""
+    from typer.testing import CliRunner
+
+    from fits.cli.main import app
+
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps(SPEC), encoding="utf-8")
+    out = tmp_path / "new" / "sweep"
+    res = CliRunner().invoke(app, ["sweep", "run", str(spec), "--out", str(out), "--dry-run",
+                                   "--json"])
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(res.stdout)["runs"]) == 1
+    assert not (tmp_path / "new").exists()

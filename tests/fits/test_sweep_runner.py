@@ -203,3 +203,77 @@ def test_kill_mid_sweep_then_resume_loses_and_duplicates_nothing(tmp_path):
     assert all(after[name] == ino for name, ino in finished.items())  # not re-run
     assert len(load_plan(root).runs) == 6
     assert len(fits.load_runs(root)) == 6
+
+
+ONE_RUN = {**TINY, "difficulty": {"centers": [2]}, "budget": {"n": [8], "seeds": [0]}}
+
+
+def test_second_sweep_on_a_busy_folder_is_refused_naming_the_holder(tmp_path):
+    """Two `sweep run` on one folder used to both train every run (issue 15, item 10)."""
+    from pacbound.exceptions import TradeoffError
+
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(ONE_RUN), encoding="utf-8")
+    root = tmp_path / "sweep"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fits.cli.main", "sweep", "run", str(spec_file), "--out",
+         str(root), "--json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 240
+        while not list((root / "runs").glob(".*.tmp")) if (root / "runs").is_dir() else True:
+            assert proc.poll() is None, "the first sweep ended before the second started"
+            assert time.time() < deadline, "the first sweep never started a run"
+            time.sleep(0.05)
+        with pytest.raises(TradeoffError) as info:
+            run_sweep(ONE_RUN, root)
+        message = str(info.value)
+        assert f"pid {proc.pid}" in message and "\n" not in message
+        assert "already running" in message
+        from typer.testing import CliRunner
+
+        from fits.cli.main import app
+
+        res = CliRunner().invoke(app, ["sweep", "run", str(spec_file), "--out", str(root)])
+        assert res.exit_code == 2 and "Traceback" not in res.output
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"pid {proc.pid}" in lines[0], res.stderr
+        assert proc.poll() is None  # the holder was still running throughout
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+    """A lock left by a killed sweep on this host does not block the next one (item 10)."""
+    import socket
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    root = tmp_path / "sweep"
+    root.mkdir()
+    (root / ".sweep.lock").write_text(
+        json.dumps({"pid": int(proc.stdout), "host": socket.gethostname(), "started": 0})
+    )
+    with pytest.warns(UserWarning, match=f"stale lock.*pid {int(proc.stdout)}"):
+        result = run_sweep(ONE_RUN, root)
+    assert result.ran == 1 and not (root / ".sweep.lock").exists()
+
+
+def test_a_lock_of_a_live_process_on_another_host_is_refused(tmp_path):
+    """A lock whose holder cannot be checked from here is not taken over (item 10)."""
+    from pacbound.exceptions import TradeoffError
+
+    root = tmp_path / "sweep"
+    root.mkdir()
+    (root / ".sweep.lock").write_text(
+        json.dumps({"pid": 4242, "host": "some-other-host", "started": 0})
+    )
+    with pytest.raises(TradeoffError, match="pid 4242 on host some-other-host"):
+        run_sweep(ONE_RUN, root)
+    assert not (root / "runs").exists()

@@ -42,7 +42,7 @@ def test_files_and_encoding(tmp_path):
     assert rows == [p.to_dict() for p in problems]
     q = write_problems(problems, tmp_path / "p.parquet")
     assert pd.read_parquet(q).to_dict("records") == rows
-    with pytest.raises(InvalidParameterError, match=r"`out` must end in \.jsonl or \.parquet"):
+    with pytest.raises(InvalidParameterError, match=r"p.txt: a table file must end in one of"):
         write_problems(problems, tmp_path / "p.txt")
     tok = build_synthetic_tokenizer()
     prompts, comps = encode_problems(tok, problems)

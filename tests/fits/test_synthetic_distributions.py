@@ -18,7 +18,7 @@ def test_mixture_probabilities_and_tv_match_hand_computation():
         expected_tv = 0.5 * np.abs(w / w.sum() - 1 / 8).sum()
         assert m.tv(uniform_ops(1, 8)) == pytest.approx(expected_tv, abs=1e-15)
         assert min(m.probs) > 0  # every mixture keeps some easy and some hard problems
-    # the values of research/synthetic.md (3 decimals)
+    # exact TV to the uniform test distribution over 1-8 ops, 3 decimals
     tvs = [round(ops_mixture(d).tv(uniform_ops(1, 8)), 3) for d in (2, 4, 6, 8)]
     assert tvs == [0.447, 0.324, 0.349, 0.554]
 

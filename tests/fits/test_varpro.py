@@ -9,6 +9,7 @@ from scipy.optimize import lsq_linear
 from fits import ModelSpec, TradeoffModel, prepare_data
 from fits.estimate._varpro import (
     Problem,
+    Refusal,
     _sums,
     constrained_ls,
     grid_points,
@@ -71,4 +72,8 @@ def test_refusal_codes():
     )
     amps = np.array([[1.0, 0.2, 0.1], [1.0, 0.2, 0.1], [1.0, 0.0, 0.1]])
     X = model.columns(theta, data.cell_d, data.cell_n)
-    assert list(refusal(model, theta, amps, X, 0.5)) == [0, 1, 2]
+    assert list(refusal(model, theta, amps, X, 0.5)) == [
+        Refusal.OK,
+        Refusal.ON_BOUND,
+        Refusal.VANISHED_AMPLITUDE,
+    ]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import pacbound
-from measurement import Certificate, certificate_bounds, certify
+from measurement import Certificate, CertifyConfig, certificate_bounds, certify
 from pacbound.exceptions import InvalidParameterError
 from tests._tiny import finetune_steps, save_model, tiny_llama
 
@@ -145,5 +145,16 @@ def test_bad_certify_inputs(llama_dir, nearby_dir, adapter_dir, data_jsonl):
         certify(llama_dir, nearby_dir, data_jsonl, n=99, sigma=0.01)
     with pytest.raises(InvalidParameterError, match="`sigma` must be one of the sigma grid"):
         certify(llama_dir, nearby_dir, data_jsonl, sigma=0.02, sigma_grid=[0.01, 0.03])
-    with pytest.raises(InvalidParameterError, match="`checker` must be given for loss"):
-        certify(llama_dir, nearby_dir, data_jsonl, loss="zero_one", **kw)
+    with pytest.raises(InvalidParameterError, match="`loss` must be one of 'nll_clipped'"):
+        certify(llama_dir, nearby_dir, data_jsonl, loss="hinge", **kw)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'sigmas'"):
+        certify(llama_dir, nearby_dir, data_jsonl, sigmas=[0.01])
+
+
+def test_zero_one_loss_defaults_to_the_final_answer_checker(llama_dir, nearby_dir, data_jsonl):
+    config = CertifyConfig(n=4, sigma=0.01, mc_samples=1, loss="zero_one")
+    cert = certify(llama_dir, nearby_dir, data_jsonl, config)
+    assert cert.gibbs.loss == "zero_one"
+    # keyword options replace the config's fields
+    again = certify(llama_dir, nearby_dir, data_jsonl, config, loss="nll_clipped")
+    assert again.gibbs.loss == "nll_clipped" and again.n == 4

@@ -138,3 +138,41 @@ def test_quantised_checkpoints_are_refused(tmp_path, full_finetune):
     save_file({"w": torch.zeros(4, 4).to(torch.float8_e5m2)}, tmp_path / "f8.safetensors")
     with pytest.raises(QuantizedCheckpointError, match="low-precision F8_E5M2 weights"):
         open_checkpoint(tmp_path / "f8.safetensors")
+
+
+@pytest.mark.parametrize("where", ["parent", "absolute", "nested-escape"])
+def test_index_shard_outside_the_folder_is_refused(tmp_path, sharded_base, where):
+    """A shard name in the index that leaves the checkpoint folder is never read (issue 15)."""
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(sharded_base, ckpt)
+    index_file = ckpt / "model.safetensors.index.json"
+    index = json.loads(index_file.read_text())
+    shard = sorted(set(index["weight_map"].values()))[0]
+    outside = tmp_path / shard
+    shutil.move(ckpt / shard, outside)
+    (ckpt / "sub").mkdir()
+    entry = {
+        "parent": f"../{shard}",
+        "absolute": str(outside),
+        "nested-escape": f"sub/../../{shard}",
+    }[where]
+    index["weight_map"] = {k: (entry if v == shard else v) for k, v in index["weight_map"].items()}
+    index_file.write_text(json.dumps(index))
+    with pytest.raises(CheckpointError) as info:
+        open_checkpoint(ckpt)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(index_file) in message and f"`{entry}`" in message
+    assert "inside the checkpoint folder" in message
+
+
+def test_index_shard_symlinked_inside_the_folder_is_accepted(tmp_path, sharded_base):
+    """Hugging Face cache snapshots link shards to blobs elsewhere: the name is what is confined."""
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    ckpt = tmp_path / "snapshot"
+    ckpt.mkdir()
+    for item in sharded_base.iterdir():
+        shutil.copy(item, blobs / item.name)
+        (ckpt / item.name).symlink_to(blobs / item.name)
+    assert open_checkpoint(ckpt).tensors.keys() == open_checkpoint(sharded_base).tensors.keys()

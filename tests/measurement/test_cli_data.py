@@ -36,7 +36,7 @@ def assert_user_error(result, fragment):
 def binned(tmp_path_factory, data_jsonl, llama_dir):
     folder = tmp_path_factory.mktemp("cli")
     scored = folder / "scored.parquet"
-    res = score(data_jsonl, "length", llama_dir, scored, "--quiet")
+    res = score(data_jsonl, "length", llama_dir, scored, "--no-progress")
     assert res.exit_code == 0, res.output
     out = folder / "binned.parquet"
     res = invoke("difficulty", "bins", scored, "--by", "difficulty_length", "--out", out)
@@ -54,7 +54,7 @@ def test_score_and_bins_write_their_columns(binned, rows):
 
 def test_score_json_and_bins_json(tmp_path, data_jsonl, llama_dir):
     out = tmp_path / "s.jsonl"
-    res = score(data_jsonl, "nll", llama_dir, out, "--json", "--quiet")
+    res = score(data_jsonl, "nll", llama_dir, out, "--json", "--no-progress")
     assert res.exit_code == 0, res.output
     payload = json.loads(res.stdout)
     assert payload["by"] == "nll" and payload["column"] == "difficulty_nll"
@@ -83,7 +83,7 @@ def test_score_json_and_bins_json(tmp_path, data_jsonl, llama_dir):
 def test_losses_side_by_side_with_gap_tables(tmp_path, binned, llama_dir, memorised_dir):
     def side_by_side(out, resamples, *extra):
         """The memorised fine-tune beside its base, on the binned data."""
-        base = ("--base", llama_dir, "--bins", "bin", "--quiet", "--resamples", resamples)
+        base = ("--base", llama_dir, "--bins", "bin", "--no-progress", "--n-resamples", resamples)
         return invoke("losses", memorised_dir, binned, *base, "--out", out, *extra)
 
     out = tmp_path / "losses.parquet"
@@ -124,7 +124,7 @@ def test_losses_with_an_adapter_and_its_base(tmp_path, data_jsonl, llama_dir, ad
         "--with-base",
         "--out",
         out,
-        "--quiet",
+        "--no-progress",
         "--json",
     )
     assert res.exit_code == 0, res.output
@@ -154,8 +154,8 @@ def test_numeric_bins_column_is_cut_in_tertiles(tmp_path, jsonl_writer, llama_di
         "score",
         "--out",
         tmp_path / "l.parquet",
-        "--quiet",
-        "--resamples",
+        "--no-progress",
+        "--n-resamples",
         "20",
     )
     assert res.exit_code == 0, res.output
@@ -191,11 +191,11 @@ def test_user_errors_exit_2_with_one_line(tmp_path, data_jsonl, llama_dir, binne
     )
     assert_user_error(
         invoke("losses", llama_dir, data_jsonl, "--bins", "level", "--out", tmp_path / "o.csv"),
-        "`--bins` must be a column",
+        "`bins` must be a column",
     )
     assert_user_error(
         invoke("losses", llama_dir, data_jsonl, "--with-base", "--out", tmp_path / "o.csv"),
-        "`--with-base` needs `--adapter`",
+        "`with_base` needs `adapter`",
     )
     assert_user_error(
         invoke("losses", tmp_path, data_jsonl, "--out", tmp_path / "o.csv"),
@@ -222,7 +222,7 @@ def test_certify_prints_and_writes_the_certificate(tmp_path, data_jsonl, llama_d
         "--out",
         out,
         "--json",
-        "--quiet",
+        "--no-progress",
     )
     assert res.exit_code == 0, res.output
     payload = json.loads(res.stdout)
@@ -243,7 +243,7 @@ def test_certify_prints_and_writes_the_certificate(tmp_path, data_jsonl, llama_d
         "0.003,0.01",
         "--mc-samples",
         2,
-        "--quiet",
+        "--no-progress",
     )
     assert text.exit_code == 0, text.output
     assert "PAC-Bayes certificate" in text.stdout and "sigma grid 2" in text.stdout
@@ -266,12 +266,12 @@ def test_certify_detects_an_adapter_and_rejects_bad_input(
         "--mc-samples",
         2,
         "--json",
-        "--quiet",
+        "--no-progress",
     )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["space"] == "adapter"
     assert_user_error(
-        invoke("certify", llama_dir, finetuned_dir, data_jsonl, "--delta", 1.5, "--quiet"),
+        invoke("certify", llama_dir, finetuned_dir, data_jsonl, "--delta", 1.5, "--no-progress"),
         "`delta` must be in (0, 1)",
     )
     assert_user_error(
@@ -284,7 +284,7 @@ def test_certify_detects_an_adapter_and_rejects_bad_input(
             "adapter",
             "--sigma",
             0.01,
-            "--quiet",
+            "--no-progress",
         ),
         "`space` must be 'weight' for a full fine-tune",
     )

@@ -74,7 +74,7 @@ def test_kl_with_bound_and_grid(stats_dir):
 def test_kl_directly_from_an_adapter(lora_cases):
     case = lora_cases["plain"]
     result = _run(
-        "kl", case.base, case.adapter, "--adapter", "--sigma", "0.01", "--space", "adapter",
+        "kl", case.base, "--adapter", case.adapter, "--sigma", "0.01", "--space", "adapter",
         "--json", "--device", "cpu",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -91,7 +91,8 @@ def test_kl_directly_from_an_adapter(lora_cases):
             ["kl", "{base}", "{ft}", "--stats", "{stats}", "--sigma", "1"],
             "instead of BASE FINETUNED",
         ),
-        (["kl", "{base}", "--sigma", "1"], "`BASE FINETUNED` must both be given"),
+        (["kl", "{base}", "--sigma", "1"], "Exactly one of `finetuned`"),
+        (["kl", "--sigma", "1"], "or `--stats DIR`; got nothing"),
         (["kl", "--stats", "{stats}", "--sigma", "1", "-n", "100"], "must be given together"),
         (["kl", "--stats", "{base}", "--sigma", "1"], "holds no weight statistics"),
         (
@@ -99,8 +100,8 @@ def test_kl_directly_from_an_adapter(lora_cases):
             "`device` must be one of",
         ),
         (
-            ["weights", "{base}", "{ft}", "-o", "{tmp}", "--adapter"],
-            "must be a PEFT adapter folder",
+            ["weights", "{base}", "{ft}", "-o", "{tmp}", "--adapter", "{ft}"],
+            "Exactly one of `finetuned`",
         ),
         (
             ["weights", "{base}", "{ft}", "-o", "{tmp}", "--chunk-mb", "0"],
@@ -157,3 +158,34 @@ def test_help_is_fast_and_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
     result = _run("kl", "--help")
     assert result.exit_code == 0 and "--sigma-grid" in result.stdout and "Examples" in result.stdout
+
+
+def test_allow_unpaired_with_nothing_paired_exits_2(tmp_path, sharded_base, full_finetune):
+    """Used to write "0 tensors", and `kl --stats` then certified with KL = 0 (issue 15, 5)."""
+    from safetensors.torch import load_file, save_file
+
+    sd = load_file(full_finetune / "model.safetensors")
+    save_file({f"other.{k}": v for k, v in sd.items()}, tmp_path / "renamed.safetensors")
+    out = tmp_path / "o"
+    result = _run("weights", sharded_base, tmp_path / "renamed.safetensors", "-o", out,
+                  "--allow-unpaired", "--device", "cpu")
+    assert result.exit_code == 2
+    assert "nothing to compare" in _error_line(result)
+    assert not (out / "weight_stats.json").exists()
+
+
+def test_weights_over_an_adapter_output_leaves_no_stale_adapter_table(
+    tmp_path, lora_cases, full_finetune
+):
+    """`kl --stats X --space adapter` used to return the old adapter's KL (issue 15, 2)."""
+    case = lora_cases["plain"]
+    out = tmp_path / "X"
+    first = _run("weights", case.base, case.adapter, "-o", out, "--device", "cpu")
+    assert first.exit_code == 0, first.output
+    assert _run("kl", "--stats", out, "--sigma", "0.01", "--space", "adapter").exit_code == 0
+    second = _run("weights", case.base, full_finetune, "-o", out, "--device", "cpu")
+    assert second.exit_code == 0, second.output
+    assert not (out / "adapter_stats.parquet").exists()
+    result = _run("kl", "--stats", out, "--sigma", "0.01", "--space", "adapter")
+    assert result.exit_code == 2
+    _error_line(result)

@@ -167,3 +167,30 @@ def test_a_killed_scoring_run_resumes(data_jsonl, llama, tokenizer, tmp_path):
     assert not journal.exists()  # removed once complete
     fresh = score_difficulty(data_jsonl, "nll", model=llama, tokenizer=tokenizer, batch_size=4)
     np.testing.assert_array_equal(resumed.values, fresh.values)
+
+
+def test_rewritten_data_with_the_same_row_count_is_not_resumed(
+    llama, tokenizer, tmp_path, records, jsonl_writer
+):
+    """`difficulty score` was keyed on the path and the row count: rewriting the data with
+    as many rows and rerunning after a kill kept stale scores (issue 15, item 1)."""
+    data = jsonl_writer(tmp_path / "data.jsonl", records)
+    journal = tmp_path / "scores.journal.jsonl"
+
+    def die_on_second_batch(*_):
+        if journal.exists() and len(journal.read_text().splitlines()) >= 2:
+            raise KeyboardInterrupt
+
+    handle = llama.model.register_forward_pre_hook(die_on_second_batch)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            score_difficulty(data, "nll", model=llama, tokenizer=tokenizer, batch_size=4,
+                             journal=journal)
+    finally:
+        handle.remove()
+    jsonl_writer(data, [{**r, "completion": r["completion"][::-1]} for r in records])
+    with pytest.warns(UserWarning, match="another job"):
+        resumed = score_difficulty(data, "nll", model=llama, tokenizer=tokenizer, batch_size=4,
+                                   journal=journal)
+    fresh = score_difficulty(data, "nll", model=llama, tokenizer=tokenizer, batch_size=4)
+    np.testing.assert_array_equal(resumed.values, fresh.values)

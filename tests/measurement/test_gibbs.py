@@ -81,23 +81,18 @@ def test_sigma_search_respects_the_target(setup):
 
 
 def test_journal_resumes_samples(setup, tmp_path):
-    _model, sampler, evaluator = setup
+    import json
+
+    model, sampler, evaluator = setup
     journal = tmp_path / "gibbs.journal.jsonl"
     # a run killed after one sample leaves a journal with one entry
-    from measurement._jobs import Journal
-
-    fingerprint = {
-        "sigma": 0.02,
-        "seed": 1,
-        "space": "weight",
-        "per_tensor": False,
-        "loss": "nll_clipped",
-        "n": len(evaluator),
-        "p_min": evaluator.p_min,
-    }
-    book = Journal(journal, fingerprint)
-    book.record("sample-0", [0.123, 4.5])
-    book.close(remove=False)
+    with _KillAfterFirstSample(model, journal), pytest.raises(KeyboardInterrupt):
+        gibbs_risk(sampler, evaluator, sigma=0.02, n_samples=2, seed=1, journal=journal)
+    header, line = journal.read_text().splitlines()
+    entry = json.loads(line)
+    assert entry["key"] == "sample-0"
+    entry["payload"] = [0.123, 4.5]  # marked, to see that it is read back
+    journal.write_text(header + "\n" + json.dumps(entry) + "\n")
     res = gibbs_risk(sampler, evaluator, sigma=0.02, n_samples=2, seed=1, journal=journal)
     assert res.sample_risks[0] == 0.123  # reused, not recomputed
     assert res.sample_risks[1] != 0.123
@@ -148,3 +143,51 @@ def test_posterior_setups_against_weight_statistics(llama_dir, adapter_dir, fine
         )
     with pytest.raises(InvalidParameterError, match=r"`stats` .* must be given with per_tensor"):
         PosteriorSampler(full, per_tensor_scale=True).noise(0.1, 0)
+
+
+class _KillAfterFirstSample:
+    """Raise KeyboardInterrupt at the first forward pass once the journal holds one sample."""
+
+    def __init__(self, model, journal):
+        self.model, self.journal = model, journal
+
+    def __enter__(self):
+        def hook(*_):
+            if self.journal.exists() and len(self.journal.read_text().splitlines()) >= 2:
+                raise KeyboardInterrupt
+
+        self.handle = self.model.model.register_forward_pre_hook(hook)
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.remove()
+
+
+@pytest.mark.parametrize("change", ["finetune", "data"])
+def test_a_killed_run_does_not_resume_for_another_finetune_or_data(
+    setup, tmp_path, llama_dir, tokenizer, data_jsonl, jsonl_writer, records, change
+):
+    """Rerun after a kill with another fine-tune (or data): old Monte-Carlo draws used to be
+    reused, giving a too optimistic certificate (issue 15, item 1)."""
+    from transformers import AutoModelForCausalLM
+
+    model, sampler, evaluator = setup
+    journal = tmp_path / "gibbs.journal.jsonl"
+    with _KillAfterFirstSample(model, journal), pytest.raises(KeyboardInterrupt):
+        gibbs_risk(sampler, evaluator, sigma=0.02, n_samples=3, seed=1, journal=journal)
+    assert len(journal.read_text().splitlines()) == 2
+    if change == "finetune":
+        other = AutoModelForCausalLM.from_pretrained(llama_dir, dtype=torch.float32).eval()
+        examples = evaluator.examples
+        other_sampler = PosteriorSampler(other, source=llama_dir)
+    else:
+        other, other_sampler = model, sampler
+        flipped = [{**r, "completion": r["completion"][::-1]} for r in records]
+        examples = load_examples(jsonl_writer(tmp_path / "other.jsonl", flipped))
+        examples = examples.subset(range(len(evaluator)))
+    other_eval = RiskEvaluator(other, tokenizer, examples, p_min=1e-3, batch_size=6)
+    with pytest.warns(UserWarning, match="another job"):
+        resumed = gibbs_risk(other_sampler, other_eval, sigma=0.02, n_samples=3, seed=1,
+                             journal=journal)
+    fresh = gibbs_risk(other_sampler, other_eval, sigma=0.02, n_samples=3, seed=1)
+    assert resumed.sample_risks == fresh.sample_risks

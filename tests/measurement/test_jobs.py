@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from measurement._jobs import Journal, byte_progress, journal_path, progress_bar
+from measurement._jobs import Journal, journal_path
+from pacbound.support import byte_progress, progress_bar
 
 
 def test_journal_records_resumes_and_ignores_a_cut_line(tmp_path):
@@ -24,7 +25,8 @@ def test_journal_records_resumes_and_ignores_a_cut_line(tmp_path):
     again.close(remove=False)
     lines = path.read_text().splitlines()
     assert [json.loads(x)["key"] for x in lines[1:]] == ["unit-0", "unit-1", "unit-2"]
-    other = Journal(path, {"job": "b"})  # another job: starts afresh
+    with pytest.warns(UserWarning, match="another job"):
+        other = Journal(path, {"job": "b"})  # another job: starts afresh
     assert other.done == {}
     other.close(remove=True)
     assert not path.exists()
@@ -82,3 +84,36 @@ def test_byte_progress_counts_bytes(capsys):
         advance(10**6)
     captured = capsys.readouterr()
     assert captured.out == "" and "weights" in captured.err and "2.0/2.0 MB" in captured.err
+
+
+def test_a_journal_of_another_job_is_discarded_with_a_warning(tmp_path):
+    """A mismatch starts afresh and says so, naming what differs (issue 15, item 1)."""
+    path = journal_path(tmp_path / "out.parquet")
+    book = Journal(path, {"model": "aaa", "data": "d1", "n": 3})
+    book.record("unit-0", 1.0)
+    book.close(remove=False)
+    with pytest.warns(UserWarning, match=r"another job \(it differs in: data, model\)") as caught:
+        other = Journal(path, {"model": "bbb", "data": "d2", "n": 3})
+    assert "1 finished unit" in str(caught[0].message) and str(path) in str(caught[0].message)
+    assert other.done == {}
+    other.close(remove=True)
+
+
+def test_checkpoint_fingerprint_follows_content_not_location(tmp_path, full_finetune):
+    """The weights fingerprint: equal for a same-time copy, changed by one flipped byte."""
+    import os
+    import shutil
+
+    from measurement import checkpoint_fingerprint
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(full_finetune, a, copy_function=shutil.copy2)
+    shutil.copytree(full_finetune, b, copy_function=shutil.copy2)
+    assert checkpoint_fingerprint(a) == checkpoint_fingerprint(b)
+    st = (b / "model.safetensors").stat()
+    data = bytearray((b / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF  # the last byte of the last tensor: same size, same time
+    (b / "model.safetensors").write_bytes(bytes(data))
+    os.utime(b / "model.safetensors", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert checkpoint_fingerprint(a) != checkpoint_fingerprint(b)
+    assert checkpoint_fingerprint(tmp_path / "missing") != checkpoint_fingerprint(a)

@@ -130,3 +130,35 @@ def test_bad_inputs(llama, llama_dir, data_jsonl, tokenizer, tmp_path, adapter_d
     ex = load_examples(data_jsonl)
     with pytest.raises(InvalidParameterError, match="`padding_side` must be one of"):
         example_losses(llama, ex, tokenizer=tokenizer, padding_side="up")
+
+
+def _kill_after_first_batch(model, journal):
+    def hook(*_):
+        if journal.exists() and len(journal.read_text().splitlines()) >= 2:
+            raise KeyboardInterrupt
+
+    return model.model.register_forward_pre_hook(hook)
+
+
+def test_journal_keyed_on_the_model_not_its_label(llama, finetuned_dir, data_jsonl, tokenizer,
+                                                   tmp_path):
+    """`losses --base`: the journal was keyed on the label "finetuned", so a rerun with another
+    fine-tune after a kill kept the first model's losses (issue 15, item 1)."""
+    from transformers import AutoModelForCausalLM
+
+    journal = tmp_path / "losses.finetuned.jsonl"
+    handle = _kill_after_first_batch(llama, journal)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            example_losses(llama, data_jsonl, tokenizer=tokenizer, label="finetuned",
+                           batch_size=4, journal=journal)
+    finally:
+        handle.remove()
+    assert len(journal.read_text().splitlines()) == 2
+    other = AutoModelForCausalLM.from_pretrained(finetuned_dir, dtype=torch.float32).eval()
+    with pytest.warns(UserWarning, match="another job"):
+        resumed = example_losses(other, data_jsonl, tokenizer=tokenizer, label="finetuned",
+                                 batch_size=4, journal=journal)
+    fresh = example_losses(other, data_jsonl, tokenizer=tokenizer, label="finetuned",
+                           batch_size=4)
+    np.testing.assert_array_equal(resumed.table["nll_sum"], fresh.table["nll_sum"])

@@ -136,8 +136,72 @@ def test_unpaired_and_mismatched_tensors_are_listed(tmp_path, sharded_base, full
     assert "`model.layers.0.self_attn.q_proj.weight` base [64, 64] vs fine-tune [64, 32]" in message
     assert "--allow-unpaired" in message and "\n" not in message
     assert info.value.base_only == ["model.layers.1.mlp.up_proj.weight"]
-    plan = pair_checkpoints(base, ft, allow_unpaired=True)
+    with pytest.warns(UserWarning, match="Only part of the checkpoints is compared"):
+        plan = pair_checkpoints(base, ft, allow_unpaired=True)
     assert plan.finetuned_only == ["model.layers.0.extra.weight"]
     assert plan.shape_mismatch[0][0] == "model.layers.0.self_attn.q_proj.weight"
     assert plan.skipped == ["fine-tune:model.position_ids"]
     assert len(plan.pairs) == len(base.tensors) - 2
+
+
+def _numel(ckpt, names):
+    return sum(ckpt.tensors[n].numel for n in names)
+
+
+def test_allow_unpaired_refuses_when_nothing_pairs(tmp_path, sharded_base, full_finetune):
+    """Zero paired tensors must not become a KL of 0 (issue 15, item 5)."""
+    sd = load_file(full_finetune / "model.safetensors")
+    save_file({f"other.{k}": v for k, v in sd.items()}, tmp_path / "renamed.safetensors")
+    base, ft = open_checkpoint(sharded_base), open_checkpoint(tmp_path / "renamed.safetensors")
+    with pytest.raises(UnpairedTensorError) as info:
+        pair_checkpoints(base, ft, allow_unpaired=True)
+    message = str(info.value)
+    assert "no floating tensor pairs" in message and "\n" not in message
+    assert "nothing to compare" in message
+
+
+def test_allow_unpaired_warns_with_the_share_of_parameters(tmp_path, sharded_base, full_finetune):
+    """Only some tensors pair: a warning gives the share of parameters compared (item 5)."""
+    sd = load_file(full_finetune / "model.safetensors")
+    gone = ["model.layers.1.mlp.up_proj.weight", "model.norm.weight"]
+    for name in gone:
+        sd.pop(name)
+    save_file(sd, tmp_path / "ft.safetensors")
+    base, ft = open_checkpoint(sharded_base), open_checkpoint(tmp_path / "ft.safetensors")
+    with pytest.warns(UserWarning, match="parameters") as caught:
+        plan = pair_checkpoints(base, ft, allow_unpaired=True)
+    total = _numel(base, base.tensors)
+    compared = total - _numel(base, gone)
+    assert plan.coverage.compared == compared and plan.coverage.total == total
+    text = str(caught[0].message)
+    assert f"compared {compared:,} of {total:,} floating parameters" in text
+    assert f"({100 * compared / total:.2f}%)" in text and "\n" not in text
+    assert "2 tensors did not pair" in text
+
+
+def test_integer_and_bool_tensors_are_named_as_such(tmp_path, sharded_base, full_finetune):
+    """A tensor that is integer or bool in the fine-tune is not "only in base" (item 6)."""
+    sd = load_file(full_finetune / "model.safetensors")
+    sd["model.norm.weight"] = sd["model.norm.weight"].to(torch.int8)
+    sd["model.layers.0.input_layernorm.weight"] = sd["model.layers.0.input_layernorm.weight"] > 0
+    sd["model.position_ids"] = torch.arange(5)
+    save_file(sd, tmp_path / "ft.safetensors")
+    base, ft = open_checkpoint(sharded_base), open_checkpoint(tmp_path / "ft.safetensors")
+    with pytest.raises(UnpairedTensorError) as info:
+        pair_checkpoints(base, ft)
+    message = str(info.value)
+    assert "only in base" not in message and "\n" not in message
+    assert "2 integer/bool in fine-tune but floating in base" in message
+    assert "`model.norm.weight` (int8)" in message and "(bool)" in message
+    assert "skipped" in message
+    with pytest.warns(UserWarning) as caught:
+        plan = pair_checkpoints(base, ft, allow_unpaired=True)
+    text = " ".join(str(w.message) for w in caught)
+    assert "3 integer/bool tensors skipped" in text and "only in base" not in text
+    assert plan.base_only == []
+    n_dropped = base.tensors["model.norm.weight"].numel + base.tensors[
+        "model.layers.0.input_layernorm.weight"
+    ].numel
+    assert plan.coverage.compared == plan.coverage.total - n_dropped
+    assert plan.coverage.skipped_tensors == 3
+    assert "fine-tune:model.position_ids" in plan.skipped

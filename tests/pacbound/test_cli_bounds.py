@@ -104,12 +104,12 @@ def test_bound_csv(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["kl-inv", "1.5", "0.1"], "error: `Q` must be in [0, 1]; got 1.5."),
+        (["kl-inv", "1.5", "0.1"], "error: `q` must be in [0, 1]; got 1.5."),
         (
             ["kl-inv", "0.5", "abc"],
-            "error: `C` must be a number or a comma-separated list of numbers; got 'abc'.",
+            "error: `c` must be a number or a comma-separated list of numbers; got 'abc'.",
         ),
-        (["kl-inv"], "error: `Q` is required"),
+        (["kl-inv"], "error: `q` is required"),
         (["bound"], "error: `BOUND` is required"),
         (
             ["bound", "foo", *CASE],
@@ -174,7 +174,7 @@ def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
         ),
         (
             "emp_risk,kl,n,delta\n0.1,1,100,0.05\n1.5,1,100,0.05\n",
-            "row 3, field `emp_risk`: must be in [0, 1]; got 1.5.",
+            "row 3: `emp_risk` must be in [0, 1]; got 1.5.",
         ),
         (
             "emp_risk,kl,n\n0.1,1,100\n",
@@ -200,4 +200,4 @@ def test_console_script_subprocess() -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["value"] == kl_bound(0.02, 500.0, 30000, 0.025).value
     bad = subprocess.run([exe, "kl-inv", "2", "0.1"], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and bad.stderr.strip() == "error: `Q` must be in [0, 1]; got 2.0."
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: `q` must be in [0, 1]; got 2.0."

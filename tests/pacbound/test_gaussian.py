@@ -1,8 +1,8 @@
 """Tests of pacbound._gaussian: KL between diagonal Gaussians, direct and grouped.
 
-The cancellation case is research/bounds.md §3 item 7: 10^6 coordinates with
-sigma_q / sigma_p = 1 + 1e-4 (exact KL 0.0099997 nats, 5 digits in the note) and 1 + 1e-3
-(0.99967); naive float32 gives 0 and 1.013.
+The cancellation case (fine-tuned posteriors sit near a pretrained prior): 10^6 coordinates
+with sigma_q / sigma_p = 1 + 1e-4 (exact KL 0.0099997 nats, 5 digits) and 1 + 1e-3 (0.99967);
+naive float32 gives 0 and 1.013.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Tests of pacbound._kl_inverse: kl_inv_upper and kl_inv_lower (and NaN/shape handling shared
 with kl_bernoulli).
 
-Reference values: research/bounds.md §5.1 (tests/pacbound/reference/bounds_md.py). Ground truth
+Reference values: KL_INVERSE, mpmath at 100 digits (tests/pacbound/reference/bounds_md.py). Ground truth
 for the conservative-side and accuracy checks: 100-digit mpmath (tests/pacbound/_mpref.py).
 Every test runs twice: on the compiled kernel and on the numpy passes (the ``backend`` fixture).
 """
@@ -53,7 +53,7 @@ def _check_against_truth(q: float, c: float, *, upper: bool, tol: float = 1e-12)
 
 
 # --------------------------------------------------------------------------------------------
-# reference values (§5.1)
+# reference values (KL_INVERSE)
 # --------------------------------------------------------------------------------------------
 
 
@@ -73,7 +73,7 @@ def test_reference_rows_are_conservative(q: float, c: float, upper: bool) -> Non
 
 
 def test_reference_rows_within_tens_of_ulp() -> None:
-    # the note's sup values have 17 significant digits. The rigorous rounding margin (a bound
+    # the reference sup values have 17 significant digits. The rigorous rounding margin (a bound
     # on the residual's rounding error, robust to a 4-ulp vector log) costs up to ~50 ulp.
     for q, c, sup, _ in KL_INVERSE:
         got = float(kl_inv_upper(q, c))

@@ -1,6 +1,6 @@
 """The bounds as sympy expressions (pacbound._symbolic): closed forms, references, numerics.
 
-Reference values are those of research/bounds.md section 5 (mpmath at 100 digits).
+Reference values are those of tests/pacbound/reference/bounds_md.py (mpmath at 100 digits).
 """
 
 from __future__ import annotations

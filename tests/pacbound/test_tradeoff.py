@@ -1,4 +1,4 @@
-"""The tradeoff derived (pacbound._tradeoff): DESIGN.md's closed forms, signs, numeric paths."""
+"""The tradeoff derived (pacbound._tradeoff): the known closed forms of d*(n), signs, numerics."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from pacbound.exceptions import InvalidParameterError
 d, n = sp.Symbol("d", positive=True), sp.Symbol("n", positive=True)
 A, C, k, g, t, b, a = (sp.Symbol(x, positive=True) for x in ("A", "C", "k", "g", "t", "b", "a"))
 
-DESIGN_POWER = ((2 * b * C * t) / (g * A * sp.sqrt(k))) ** (1 / (g / 2 + b)) * n ** (
+KNOWN_POWER = ((2 * b * C * t) / (g * A * sp.sqrt(k))) ** (1 / (g / 2 + b)) * n ** (
     1 / (g + 2 * b)
 )
-DESIGN_EXP = (sp.log(n) + 2 * sp.log(2 * b * C * t / (a * A * sp.sqrt(k)))) / (a + 2 * b)
+KNOWN_EXP = (sp.log(n) + 2 * sp.log(2 * b * C * t / (a * A * sp.sqrt(k)))) / (a + 2 * b)
 
 
 def _random_params(names, size=8, seed=0):
@@ -23,8 +23,8 @@ def _random_params(names, size=8, seed=0):
     return [{p: float(rng.uniform(0.3, 3.0)) for p in names} for _ in range(size)]
 
 
-@pytest.mark.parametrize(("family", "expected"), [("power", DESIGN_POWER), ("exp", DESIGN_EXP)])
-def test_closed_forms_are_exactly_design(family, expected):
+@pytest.mark.parametrize(("family", "expected"), [("power", KNOWN_POWER), ("exp", KNOWN_EXP)])
+def test_closed_forms_are_exactly_the_known_ones(family, expected):
     der = derive_tradeoff("mcallester", family, family)
     assert der.d_star_expr == expected  # structurally identical, not only equal
     assert sp.simplify(der.d_star_expr - expected) == 0

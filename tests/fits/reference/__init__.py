@@ -1,0 +1,1 @@
+"""Reference results for :mod:`fits`, computed independently of its code (statsmodels' style)."""
