@@ -12,23 +12,27 @@ own state and adapter config; LlamaFactory folders add ``trainer_log.jsonl``,
 
 - ours: :func:`fits.load_runs` on the parent folder with a name pattern, to the canonical table
   (discovery, parsing, the smoothed logged loss, metadata merge, the DataFrame);
-- baseline: ``json.load`` of every JSON file the loader reads (the root ``trainer_state.json``,
-  ``all_results.json``, ``adapter_config.json``) plus ``json.loads`` of each line of
-  ``trainer_log.jsonl``, in a Python loop over the known paths (no discovery).
+- baseline: ``json.load`` of the run-level JSON files of every folder (the root
+  ``trainer_state.json``, ``all_results.json``, ``adapter_config.json``) plus ``json.loads`` of
+  each line of ``trainer_log.jsonl``, in a Python loop over the known paths (no discovery);
+- strict baseline: the same loop over only the files the loader actually parses (it skips a
+  LlamaFactory ``trainer_log.jsonl`` that repeats the root ``trainer_state.json``).
 
-Goals: under 5 s for the 1,000 folders on one core, and at most 2x the baseline. Both are
-timed interleaved, best of 5, single-threaded Python.
+Goals: under 5 s for the 1,000 folders on one core, and at most 2x the baseline (the strict
+ratio is reported beside it). All are timed interleaved, best of 5, single-threaded Python;
+the ratio uses CPU time (``time.process_time``, one core), which a machine shared with other
+jobs disturbs less than wall time (both are reported).
 """
 
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from pathlib import Path
 
 import pytest
 
-from benchmarks._common import best_time
 from fits import load_runs
 from tests.fits._real_logs import KINDS, write_run
 
@@ -85,22 +89,37 @@ def test_load_runs_against_json_load_loop(benchmark, outputs):
     files, logs = _baseline_paths(outputs)
     table = _ours(outputs)
     assert len(table) == N_RUNS and table["train_loss"].notna().all()
-    times: dict[str, list[float]] = {"baseline": [], "ours": []}
-    for _ in range(5):  # interleaved, so that machine load hits both alike
-        times["baseline"].append(best_time(lambda: json_load_loop(files, logs), 1))
-        times["ours"].append(best_time(lambda: _ours(outputs), 1))
-    base, ours = min(times["baseline"]), min(times["ours"])
+    runs = {
+        "baseline": lambda: json_load_loop(files, logs),
+        "strict": lambda: json_load_loop(files, []),
+        "ours": lambda: _ours(outputs),
+    }
+    wall: dict[str, list[float]] = {k: [] for k in runs}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(5):  # interleaved, so that machine load hits all alike
+        for key, fn in runs.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall[key].append(time.perf_counter() - t0)
+            cpu[key].append(time.process_time() - c0)
+    w = {k: min(v) for k, v in wall.items()}
+    c = {k: min(v) for k, v in cpu.items()}
+    base, ours = c["baseline"], c["ours"]
     figures = {
         "runs": N_RUNS,
         "JSON files (baseline)": len(files),
         "jsonl logs (baseline)": len(logs),
-        "s json.load loop": base,
-        "s load_runs": ours,
-        "ratio load_runs / json.load loop": ours / base,
-        "ms per run (load_runs)": 1e3 * ours / N_RUNS,
+        "CPU s json.load loop": c["baseline"],
+        "CPU s json.load loop, files load_runs parses": c["strict"],
+        "CPU s load_runs": c["ours"],
+        "wall s load_runs": w["ours"],
+        "ratio load_runs / json.load loop (CPU)": c["ours"] / c["baseline"],
+        "ratio load_runs / strict loop (CPU)": c["ours"] / c["strict"],
+        "ratio load_runs / json.load loop (wall)": w["ours"] / w["baseline"],
+        "ms per run (load_runs, CPU)": 1e3 * c["ours"] / N_RUNS,
     }
     benchmark.pedantic(lambda: _ours(outputs), rounds=1, iterations=1)
     benchmark.extra_info.update(figures)
     print(json.dumps(benchmark.extra_info, indent=2))
-    assert ours < 5.0
+    assert w["ours"] < 5.0
     assert ours / base <= 2.0

@@ -17,6 +17,7 @@ with two or more groups, which group is lower in each bin.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -209,11 +210,28 @@ def make_bins(
 
 
 def assign_bins(table: pd.DataFrame, binning: Binning, *, out_column: str = "bin") -> pd.DataFrame:
-    """A copy of ``table`` with ``out_column`` holding each row's bin (ordered categorical)."""
+    """A copy of ``table`` with ``out_column`` holding each row's bin (ordered categorical).
+
+    Raises :class:`~pacbound.exceptions.InvalidParameterError` when ``out_column`` is the
+    score column itself (the bins would overwrite the scores); warns when it replaces another
+    existing column.
+    """
     if binning.column not in table.columns:
         raise InvalidParameterError(
             f"`by` must be a column of the table; got {binning.column!r} (columns: "
             f"{[str(c) for c in table.columns]})."
+        )
+    if out_column == binning.column:
+        raise InvalidParameterError(
+            f"`out_column` must differ from the score column `by`, or the bins would "
+            f"overwrite the scores; got {out_column!r} for both."
+        )
+    if out_column in table.columns:
+        warnings.warn(
+            f"column {out_column!r} already exists; it is replaced by the bins of "
+            f"{binning.column!r}.",
+            UserWarning,
+            stacklevel=2,
         )
     out = table.copy()
     values = pd.to_numeric(out[binning.column], errors="coerce")

@@ -2,7 +2,10 @@
 
 Prior P = N(w_base, σ_p²), posterior Q = N(w_ft, σ²) (one σ, or σ times each tensor's RMS;
 in weight space over all the model's weights, or in adapter space over a LoRA adapter's own
-parameters). On the n examples S, with m posterior samples and a loss in [0, 1]:
+parameters, where P is centred at the adapter's initialisation θ₀, see
+:func:`measurement.adapter_prior_centre`). On the bound set S of n examples, drawn i.i.d. from
+the task distribution (by default a uniform random subset of the file's rows, with a recorded
+seed), with m posterior samples and a loss in [0, 1]:
 
 1. **KL(Q‖P)** in closed form from the weight statistics (:func:`measurement.gaussian_kl`).
 2. **Monte-Carlo step** (confidence 1 − δ′): the per-sample risks R̂_S(θ_j) are i.i.d. in
@@ -10,6 +13,10 @@ parameters). On the n examples S, with m posterior samples and a loss in [0, 1]:
 
    .. math:: \\hat R_S(Q) \\le \\bar q = \\mathrm{kl}^{-1}\\big(q_{MC},\\ \\ln(1/\\delta')/m\\big).
 
+   The slack of this step, q̄ − q_MC, shrinks like √(q ln(1/δ′)/m); unless m is given it is
+   chosen as the smallest m whose slack at the Gibbs risk of a few pilot samples (an
+   independent seed stream, so m does not depend on the certificate's samples) is at most a
+   stated target (Pérez-Ortiz et al. 2021 use m in the thousands for the same reason).
 3. **PAC-Bayes step** (confidence 1 − δ, simultaneously for every σ of a grid of size G fixed
    in advance, which costs ln G: ``union={"sigma grid": G}``):
 
@@ -21,22 +28,34 @@ Each bound then holds with probability ≥ 1 − δ − δ′; both together (an
 with probability ≥ 1 − 2δ − δ′. The σ search (when σ is not given) uses its own posterior
 samples, drawn from a seed stream independent of the certificate's, so the Monte-Carlo step
 is not biased by the choice of σ.
+
+**Baseline.** The base model itself, a single predictor fixed before S is seen (zero bits,
+KL = 0, no Monte Carlo), is certified on the same S at confidence 1 − δ: the exact binomial
+tail for the 0-1 loss (Langford 2005), kl⁻¹(r̂, ln(1/δ)/n) for the clipped NLL (the Chernoff
+bound, valid for i.i.d. losses in [0, 1]). A fine-tune's certificate below the base's
+certifies, with probability ≥ 1 − 3δ − δ′ for both statements, that fine-tuning helped.
 """
 
 from __future__ import annotations
 
+import gc
 import math
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from measurement._adapter_init import AdapterCentre, adapter_prior_centre, rebuild_adapter_init
 from measurement._answers import AnswerChecker
 from measurement._certify_config import CertifyConfig
 from measurement._datasets import ExampleSet, as_example_set
 from measurement._generate import seed_for
 from measurement._gibbs import (
     DEFAULT_SIGMA_GRID,
+    Evaluation,
     GibbsRisk,
     PosteriorSampler,
     RiskEvaluator,
@@ -45,9 +64,17 @@ from measurement._gibbs import (
     sigma_search,
 )
 from pacbound.exceptions import InvalidParameterError
-from pacbound.support import to_jsonable
+from pacbound.support import check_in_interval, check_positive_int, to_jsonable
 
-__all__ = ["Certificate", "CertifyConfig", "certificate_bounds", "certify"]
+__all__ = [
+    "BaseCertificate",
+    "Certificate",
+    "CertifyConfig",
+    "certificate_bounds",
+    "certify",
+    "mc_samples_for_slack",
+    "mc_slack",
+]
 
 
 def certificate_bounds(
@@ -101,6 +128,95 @@ def certificate_bounds(
     return q_upper, bounds
 
 
+def mc_slack(q_mc: float, m: int, delta_mc: float) -> float:
+    """What the Monte-Carlo step adds: kl⁻¹(q_MC, ln(1/δ′)/m) − q_MC, in [0, 1 − q_MC]."""
+    import pacbound
+
+    q = float(check_in_interval(q_mc, "q_mc", 0.0, 1.0, allow_nan=False))
+    m = check_positive_int(m, "m")
+    d = float(check_in_interval(delta_mc, "delta_mc", 0.0, 1.0, closed="neither"))
+    return float(pacbound.kl_inv_upper(q, math.log(1.0 / d) / m)) - q
+
+
+def mc_samples_for_slack(q: float, slack: float, delta_mc: float, *, maximum: int = 10_000) -> int:
+    """The smallest m with ``mc_slack(q, m, delta_mc) <= slack`` (``maximum`` if none is).
+
+    The slack decreases in m (the kl-inverse's budget ln(1/δ′)/m does), so m is found by
+    bisection. For q = 0.05, δ′ = 0.01 and a slack of 0.02 it is about 1,400; at q = 0 about
+    230; the worst case q ≈ 0.5 needs about ln(1/δ′)/(2·slack²) ≈ 5,800.
+    """
+    check_in_interval(slack, "slack", 0.0, 1.0, closed="neither", allow_nan=False)
+    hi = check_positive_int(maximum, "maximum")
+    if mc_slack(q, hi, delta_mc) > slack:
+        return hi
+    lo = 0  # slack(lo) > target (or lo = 0), slack(hi) <= target
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if mc_slack(q, mid, delta_mc) <= slack:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+@dataclass(frozen=True)
+class BaseCertificate:
+    """The trivial baseline: the base model itself certified on the same bound set.
+
+    Attributes
+    ----------
+    risk : float
+        Its empirical risk r̂ on the n examples (same loss as the certificate).
+    token_nll : float
+        Its mean token NLL (nats).
+    n : int
+    delta : float
+        Confidence budget: the value holds with probability ≥ 1 − δ.
+    value : float
+        The bound: exact binomial tail (0-1 loss) or kl⁻¹(r̂, ln(1/δ)/n) (clipped NLL).
+    method : str
+    """
+
+    risk: float
+    token_nll: float
+    n: int
+    delta: float
+    value: float
+    method: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.value:.6f} (base model itself, KL = 0: risk {self.risk:.6f}, "
+            f"{self.method}, delta = {self.delta:g})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "risk": self.risk,
+            "token_nll": self.token_nll,
+            "n": self.n,
+            "delta": self.delta,
+            "value": self.value,
+            "method": self.method,
+        }
+
+
+def base_certificate(evaluation: Evaluation, loss: str, delta: float) -> BaseCertificate:
+    """Certify a predictor fixed before the bound set was seen (no KL, no Monte Carlo)."""
+    import pacbound
+
+    per = np.asarray(evaluation.per_example, dtype=np.float64)
+    n, risk = len(per), float(per.mean())
+    if loss == "zero_one":
+        k = round(float(per.sum()))
+        value = float(pacbound.test_set_bound(k, n, delta).value)
+        method = "exact binomial tail (Langford 2005)"
+    else:
+        value = float(pacbound.kl_inv_upper(risk, math.log(1.0 / delta) / n))
+        method = "Chernoff kl^-1(r, ln(1/delta)/n)"
+    return BaseCertificate(risk, float(evaluation.token_nll), n, float(delta), value, method)
+
+
 @dataclass(frozen=True)
 class Certificate:
     """A certified bound on the risk of the Gaussian posterior around a fine-tune.
@@ -126,6 +242,20 @@ class Certificate:
         Grids paid for, ``{label: size}``.
     search : SigmaSearch or None
         How σ was chosen (None when it was given).
+    dtype : str
+        Precision the model was evaluated in.
+    bound_set : dict
+        How the n rows were drawn: ``draw`` ("random" or "file"), ``seed``, ``of`` (rows in
+        the file), ``rows`` (their positions in the file, in draw order).
+    prior_centre : AdapterCentre or None
+        The adapter-space prior centre (None in weight space: the base weights).
+    monte_carlo : dict
+        How m was chosen (``"given"`` or ``"slack"``, the target slack, the pilot's risk) and
+        ``slack``, what the Monte-Carlo step added (q_upper − q_MC).
+    base : BaseCertificate or None
+        The base model itself certified on the same bound set.
+    assumptions : tuple of (str, str)
+        Every assumption the certificate rests on, by name.
     """
 
     n: int
@@ -143,6 +273,12 @@ class Certificate:
     catoni_grid: tuple[float, ...]
     search: SigmaSearch | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    dtype: str = "float32"
+    bound_set: dict[str, Any] = field(default_factory=dict)
+    prior_centre: AdapterCentre | None = None
+    monte_carlo: dict[str, Any] = field(default_factory=dict)
+    base: BaseCertificate | None = None
+    assumptions: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property
     def confidence_each(self) -> float:
@@ -159,10 +295,27 @@ class Certificate:
         """The smallest of the bounds (holds with :attr:`confidence_all`)."""
         return min(float(b.value) for b in self.bounds.values())
 
+    @property
+    def mc_slack(self) -> float:
+        """What the Monte-Carlo step added to the Gibbs risk: q_upper − q_MC."""
+        return float(self.q_upper - self.gibbs.mean)
+
+    @property
+    def beats_base(self) -> bool | None:
+        """Whether the certificate is below the base model's (None without the baseline)."""
+        return None if self.base is None else bool(self.best < self.base.value)
+
     def __str__(self) -> str:
         g = self.gibbs
         scale = " x RMS per tensor" if self.per_tensor_scale else ""
         unions = ", ".join(f"{k} {v} (ln {v} = {math.log(v):.3f})" for k, v in self.union.items())
+        mc = self.monte_carlo
+        how_m = (
+            f"m chosen for a slack <= {mc['target_slack']:g} at the pilot's risk "
+            f"{mc['pilot_risk']:.4f}"
+            if mc.get("chosen") == "slack"
+            else "m given"
+        )
         rows = [
             ("posterior", f"N(w_ft, sigma^2), {self.space} space, {g.n_parameters:,} weights"),
             (
@@ -173,9 +326,14 @@ class Certificate:
             ("KL(Q||P)", f"{self.kl:.6g} nats"),
             ("n (examples)", f"{self.n}"),
             ("loss", g.loss + (f" (p_min {g.p_min:g})" if g.p_min is not None else "")),
+            ("precision", self.dtype),
             ("unperturbed risk", f"{g.unperturbed_risk:.6f}"),
             ("Gibbs risk q_MC", f"{g.mean:.6f} over m = {g.n_samples} samples"),
-            ("MC kl-inverse (delta')", f"{self.q_upper:.6f}  (delta' = {self.delta_mc:g})"),
+            (
+                "MC kl-inverse (delta')",
+                f"{self.q_upper:.6f}  (delta' = {self.delta_mc:g}; the MC step adds "
+                f"{self.mc_slack:.4f}; {how_m})",
+            ),
             ("union bounds", unions or "none (sigma fixed in advance)"),
         ]
         for name, b in self.bounds.items():
@@ -189,6 +347,10 @@ class Certificate:
                 f"all (and their minimum {self.best:.6f}) >= {self.confidence_all:.4f}",
             )
         )
+        if self.base is not None:
+            verdict = "below" if self.beats_base else "not below"
+            rows.append(("base certificate", str(self.base)))
+            rows.append(("vs base", f"the fine-tune's certificate is {verdict} the base's"))
         width = max(len(k) for k, _ in rows)
         lines = ["PAC-Bayes certificate"] + [f"  {k:<{width}}  {v}" for k, v in rows]
         if self.search is not None:
@@ -196,6 +358,9 @@ class Certificate:
                 f"  sigma chosen by search: {len(self.search.evaluated)} grid points "
                 f"tried, target +{self.search.target_increase:g} {self.search.criterion}"
             )
+        if self.assumptions:
+            lines.append("  assumptions:")
+            lines += [f"    - {k}: {v}" for k, v in self.assumptions]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -211,6 +376,8 @@ class Certificate:
             "kl": self.kl,
             "gibbs": self.gibbs.to_dict(),
             "q_upper": self.q_upper,
+            "mc_slack": self.mc_slack,
+            "monte_carlo": dict(self.monte_carlo),
             "bounds": {k: to_jsonable(b) for k, b in self.bounds.items()},
             "best": self.best,
             "union": dict(self.union),
@@ -218,8 +385,55 @@ class Certificate:
             "confidence_each": self.confidence_each,
             "confidence_all": self.confidence_all,
             "search": None if self.search is None else self.search.to_dict(),
+            "dtype": self.dtype,
+            "bound_set": to_jsonable(self.bound_set),
+            "prior_centre": None if self.prior_centre is None else self.prior_centre.to_dict(),
+            "base_certificate": None if self.base is None else self.base.to_dict(),
+            "beats_base": self.beats_base,
+            "assumptions": dict(self.assumptions),
             "notes": list(self.notes),
         }
+
+
+def _draw_bound_set(examples: ExampleSet, cfg: CertifyConfig) -> tuple[ExampleSet, dict]:
+    """The n rows of the bound set: a uniform draw without replacement, or the first n."""
+    total = len(examples)
+    n = total if cfg.n is None else cfg.n
+    if n > total:
+        raise InvalidParameterError(
+            f"`n` must be at most the number of examples in {examples.source} ({total}); got {n}."
+        )
+    if cfg.bound_set == "random":
+        rows = np.random.default_rng(cfg.data_seed).permutation(total)[:n]
+        text = (
+            f"{n} of the {total} rows of {examples.source}, drawn uniformly without "
+            f"replacement (data_seed {cfg.data_seed})"
+        )
+    else:
+        rows = np.arange(n)
+        text = (
+            f"the first {n} of the {total} rows of {examples.source}, in file order "
+            "(stated by the user to be a random order)"
+        )
+    info = {
+        "draw": cfg.bound_set,
+        "seed": cfg.data_seed if cfg.bound_set == "random" else None,
+        "n": n,
+        "of": total,
+        "source": str(examples.source),
+        "rows": [int(r) for r in rows],
+        "text": text,
+    }
+    return examples.subset(rows), info
+
+
+def _loss_text(loss: str, p_min: float) -> str:
+    if loss == "zero_one":
+        return "0-1 error of the final answer under greedy decoding, in {0, 1}"
+    return (
+        f"clipped NLL -ln max(p, {p_min:g}) / ln(1/{p_min:g}) per completion token, averaged "
+        "per example, in [0, 1]"
+    )
 
 
 def certify(
@@ -229,6 +443,7 @@ def certify(
     config: CertifyConfig | None = None,
     *,
     adapter: str | Path | None = None,
+    adapter_init: str | Path | None = None,
     checker: AnswerChecker | None = None,
     stats: Any = None,
     columns: Any = None,
@@ -246,18 +461,24 @@ def certify(
         The fully fine-tuned model folder, or a PEFT adapter folder (recognised by its
         adapter_config.json; or give ``adapter``).
     data : ExampleSet or path
-        The bound set: examples drawn i.i.d. from the task distribution (typically the
-        fine-tune's training set); the first ``config.n`` rows are used.
+        The examples the bound set is drawn from: i.i.d. draws from the task distribution
+        (typically the fine-tune's training set). ``config.n`` rows are drawn at random with
+        ``config.data_seed`` (or taken in file order with ``bound_set="file"``).
     config : CertifyConfig, optional
         Budgets, posterior, σ search and Monte-Carlo settings (see :class:`CertifyConfig` for
         each one and its allowed values).
     adapter : path, optional
         A PEFT LoRA adapter on ``base`` (instead of ``finetuned``).
+    adapter_init : path, optional
+        The adapter saved at initialisation: the adapter-space prior centre θ₀ (default: the
+        one recorded in the adapter folder, else one rebuilt from ``config.adapter_seed`` or a
+        recorded seed, else 0; see :func:`measurement.adapter_prior_centre`).
     checker : AnswerChecker, optional
         Answer checker of the ``"zero_one"`` loss (default: the final-answer regex,
         ``#### N`` or "answer is N").
     stats : WeightStats, optional
-        Precomputed :func:`measurement.weight_statistics` of (base, fine-tune).
+        Precomputed :func:`measurement.weight_statistics` of (base, fine-tune); its adapter
+        table fixes the adapter-space centre it was measured against.
     columns : mapping or str, optional
         Column mapping of ``data`` (e.g. ``"prompt=question,completion=solution"``).
     journal : path, optional
@@ -293,14 +514,36 @@ def certify(
             "`space` must be 'weight' for a full fine-tune (adapter space perturbs a LoRA "
             "adapter's own parameters); got 'adapter'."
         )
+    if adapter_init is not None and adapter is None:
+        raise InvalidParameterError(
+            f"`adapter_init` must be used with a LoRA adapter; got adapter_init={adapter_init!r} "
+            "for a full fine-tune."
+        )
     if data is None:
         raise InvalidParameterError("`data` must be the bound set (a dataset); got None.")
     if cfg.loss == "zero_one" and checker is None:
         checker = AnswerChecker(pattern=DEFAULT_ANSWER_PATTERN)
     sigma, space, per_tensor_scale = cfg.sigma, cfg.space, cfg.per_tensor_scale
     grid = cfg.sigma_grid if cfg.sigma_grid is not None or sigma is not None else DEFAULT_SIGMA_GRID
+    centre = None
+    if space == "adapter":
+        if stats is not None:
+            centre = AdapterCentre("statistics", stats.meta.get("adapter_init"))
+        else:
+            centre = adapter_prior_centre(adapter, adapter_init=adapter_init, seed=cfg.adapter_seed)
     if stats is None:
-        stats = weight_statistics(base, finetuned, adapter=adapter, progress=progress)
+        with tempfile.TemporaryDirectory(prefix="adapter-init-") as tmp:
+            init_path = None if centre is None else centre.path
+            if centre is not None and centre.kind == "seed":
+                init_path = rebuild_adapter_init(base, adapter, centre.seed, Path(tmp) / "init")
+            stats = weight_statistics(
+                base,
+                finetuned,
+                adapter=adapter,
+                adapter_init=init_path,
+                base_norms=adapter is not None and per_tensor_scale and space == "weight",
+                progress=progress,
+            )
     if adapter is None:
         model, tok = load_causal_lm(finetuned, dtype=cfg.dtype, device=cfg.device)
         source = finetuned
@@ -313,19 +556,15 @@ def certify(
             merge_adapter=space == "weight",
         )
         source = adapter if space == "adapter" else None
-    examples = as_example_set(data, columns=columns, tokenizer=tok)
-    n = len(examples) if cfg.n is None else cfg.n
-    if n > len(examples):
-        raise InvalidParameterError(
-            f"`n` must be at most the number of examples in {examples.source} "
-            f"({len(examples)}); got {n}."
-        )
-    examples = examples.subset(range(n))
+    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    examples, bound_set = _draw_bound_set(as_example_set(data, columns=columns, tokenizer=tok), cfg)
+    n = bound_set["n"]
     kwargs = dict(loss=cfg.loss, p_min=cfg.p_min, checker=checker, batch_size=cfg.batch_size)
     evaluator = RiskEvaluator(model, tok, examples, **kwargs)
     sampler = PosteriorSampler(
         model, space=space, per_tensor_scale=per_tensor_scale, stats=stats, source=source
     )
+    monte_carlo: dict[str, Any] = {"chosen": "given", "target_slack": None, "pilot_risk": None}
     try:
         search = None
         if sigma is None:
@@ -347,17 +586,51 @@ def certify(
             per_tensor_scale=per_tensor_scale,
             space=space,
         ).kl
+        unperturbed = evaluator()
+        m = cfg.mc_samples
+        if m is None:
+            pilot = gibbs_risk(
+                sampler,
+                evaluator,
+                sigma=sigma,
+                n_samples=cfg.mc_pilot,
+                seed=seed_for(cfg.seed, 3),
+                baseline=unperturbed,
+            )
+            m = mc_samples_for_slack(
+                pilot.mean, cfg.mc_slack, cfg.delta_mc, maximum=cfg.mc_max_samples
+            )
+            monte_carlo = {
+                "chosen": "slack",
+                "target_slack": cfg.mc_slack,
+                "pilot_risk": pilot.mean,
+                "pilot_samples": pilot.n_samples,
+                "max_samples": cfg.mc_max_samples,
+            }
         gibbs = gibbs_risk(
             sampler,
             evaluator,
             sigma=sigma,
-            n_samples=cfg.mc_samples,
+            n_samples=m,
             seed=seed_for(cfg.seed, 2),
             journal=journal,
             progress=progress,
+            baseline=unperturbed,
         )
+        base_eval = None
+        if cfg.base_certificate and adapter is not None and space == "adapter":
+            with model.disable_adapter():
+                base_eval = evaluator()
     finally:
         sampler.restorer.close()
+    if cfg.base_certificate and base_eval is None:
+        # the fine-tune's weights are no longer needed: free them before loading the base
+        evaluator = sampler = model = None
+        gc.collect()
+        base_model, _ = load_causal_lm(base, dtype=cfg.dtype, device=cfg.device)
+        base_eval = RiskEvaluator(base_model, tok, examples, **kwargs)()
+        del base_model
+    baseline = None if base_eval is None else base_certificate(base_eval, cfg.loss, cfg.delta)
     union = {"sigma grid": len(grid)} if grid is not None and len(grid) > 1 else {}
     q_upper, bounds = certificate_bounds(
         gibbs.mean,
@@ -369,9 +642,30 @@ def certify(
         union=union or None,
         catoni_grid=cfg.catoni_grid,
     )
+    monte_carlo["slack"] = float(q_upper - gibbs.mean)
     notes = [] if search is None else list(search.notes)
     if min(float(b.value) for b in bounds.values()) >= 1.0 - 1e-12:
         notes.append("the bound is vacuous (>= 1): KL/n is too large for this sigma and n")
+    if monte_carlo["chosen"] == "slack" and monte_carlo["slack"] > cfg.mc_slack + 1e-12:
+        reason = (
+            f"m reached mc_max_samples = {cfg.mc_max_samples}"
+            if gibbs.n_samples >= cfg.mc_max_samples
+            else "the Gibbs risk came out above the pilot's"
+        )
+        notes.append(
+            f"the Monte-Carlo step added {monte_carlo['slack']:.4f}, more than the target "
+            f"{cfg.mc_slack:g} ({reason})"
+        )
+    if dtype != "float32":
+        notes.append(
+            f"the model was evaluated in {dtype} while the KL comes from float32 statistics: "
+            f"the centre and each posterior sample are rounded to {dtype}, so the Q evaluated "
+            "is only approximately the Q whose KL is charged"
+        )
+    catoni = tuple(float(c) for c in (bounds["catoni"].grid or ()))
+    assumptions = _assumptions(
+        cfg, bound_set, space, centre, sigma, search, union, catoni, gibbs, monte_carlo, dtype
+    )
     return Certificate(
         n,
         cfg.delta,
@@ -385,7 +679,78 @@ def certify(
         q_upper,
         bounds,
         union,
-        tuple(float(c) for c in (bounds["catoni"].grid or ())),
+        catoni,
         search,
         tuple(notes),
+        dtype=dtype,
+        bound_set=bound_set,
+        prior_centre=centre,
+        monte_carlo=monte_carlo,
+        base=baseline,
+        assumptions=assumptions,
+    )
+
+
+def _assumptions(
+    cfg: CertifyConfig,
+    bound_set: dict,
+    space: str,
+    centre: AdapterCentre | None,
+    sigma: float,
+    search: SigmaSearch | None,
+    union: dict[str, int],
+    catoni: Sequence[float],
+    gibbs: GibbsRisk,
+    monte_carlo: dict,
+    dtype: str,
+) -> tuple[tuple[str, str], ...]:
+    """Every assumption the certificate uses, named (nothing is certified silently)."""
+    sp = "sigma" if cfg.sigma_prior is None else f"{cfg.sigma_prior:g}"
+    scale = " x RMS of each tensor's prior centre" if cfg.per_tensor_scale else ""
+    if space == "adapter":
+        prior = f"P = N(theta0, {sp}^2{scale}) over the adapter's parameters; {centre}"
+    else:
+        prior = f"P = N(w_base, {sp}^2{scale}) over all weights, centred at the base (data-free)"
+    if search is not None:
+        grid_src = "given" if cfg.sigma_grid is not None else "the package default"
+        sig = (
+            f"{sigma:.4g} chosen on the bound set from a grid of {len(search.grid)} fixed in "
+            f"advance ({grid_src}, never computed from the data); ln {len(search.grid)} charged"
+        )
+    elif union:
+        sig = f"{sigma:.4g}, one of a given grid of {union['sigma grid']} fixed in advance, charged"
+    else:
+        sig = (
+            f"{sigma:.4g}, fixed in advance by the caller (no union cost: it must not have been "
+            "chosen by looking at this bound set)"
+        )
+    costs = [f"{k} of {v} (ln {v} = {math.log(v):.3f})" for k, v in union.items()]
+    costs.append(f"Catoni C grid of {len(catoni)} (ln {len(catoni)} = {math.log(len(catoni)):.3f})")
+    if monte_carlo["chosen"] == "slack":
+        mc = (
+            f"m = {gibbs.n_samples} posterior samples, chosen from {monte_carlo['pilot_samples']} "
+            f"independent pilot samples for a slack <= {monte_carlo['target_slack']:g}; "
+            f"the step added {monte_carlo['slack']:.4f}"
+        )
+    else:
+        mc = f"m = {gibbs.n_samples} posterior samples (given); the step added {monte_carlo['slack']:.4f}"
+    split = (
+        f"delta = {cfg.delta:g} to each PAC-Bayes bound (kl, Catoni), delta' = {cfg.delta_mc:g} to "
+        f"the Monte-Carlo step: each bound holds w.p. >= {1 - cfg.delta - cfg.delta_mc:.4f}, "
+        f"both w.p. >= {1 - 2 * cfg.delta - cfg.delta_mc:.4f}"
+        + (
+            f"; the base certificate separately at delta = {cfg.delta:g}"
+            if cfg.base_certificate
+            else ""
+        )
+    )
+    return (
+        ("bound set", f"i.i.d. draws from the task distribution: {bound_set['text']}"),
+        ("loss", _loss_text(cfg.loss, cfg.p_min)),
+        ("prior", prior),
+        ("posterior", f"Q = N(fine-tune, sigma^2{scale}), {space} space, sampled in {dtype}"),
+        ("sigma", sig),
+        ("union costs", "; ".join(costs)),
+        ("monte carlo", mc),
+        ("delta split", split),
     )

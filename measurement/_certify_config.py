@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from pacbound.exceptions import InvalidParameterError
 from pacbound.support import Config, Interval, config_field
 
-__all__ = ["RISK_LOSSES", "SPACES", "CertifyConfig"]
+__all__ = ["BOUND_SET_DRAWS", "RISK_LOSSES", "SPACES", "CertifyConfig"]
 
 RISK_LOSSES = ("nll_clipped", "zero_one")
 """Losses in [0, 1] of the Gibbs risk: the clipped, scaled NLL, or the 0-1 answer error."""
 SPACES = ("weight", "adapter")
 """Posterior families: all the model's weights, or a LoRA adapter's own parameters."""
+BOUND_SET_DRAWS = ("random", "file")
+"""How the bound set's rows are taken: at random with a recorded seed, or the first N rows (the
+user states that the file order is already random)."""
 
 _POSITIVE = Interval(0.0, math.inf, "neither")
 _UNIT_OPEN = Interval(0.0, 1.0, "neither")
@@ -34,10 +37,16 @@ class CertifyConfig(Config):
     Attributes
     ----------
     n : int >= 1, optional
-        Examples in the bound set: the first ``n`` rows (default all).
+        Examples in the bound set (default all rows).
+    bound_set : {"random", "file"}
+        ``"random"``: the n rows are drawn uniformly without replacement with ``data_seed``
+        (a file sorted by difficulty would otherwise break the i.i.d. assumption);
+        ``"file"``: the first n rows, the user stating that the file order is random.
+    data_seed : int >= 0
+        Seed of the bound-set draw.
     delta, delta_mc : float in (0, 1)
         Confidence budgets of the PAC-Bayes step and of the Monte-Carlo step;
-        1 − 2δ − δ′ must stay positive.
+        δ + δ′ < 1 and 1 − 2δ − δ′ must stay positive.
     sigma : float > 0, optional
         Posterior σ fixed in advance. Without it σ is searched on ``sigma_grid`` (default
         ``measurement.DEFAULT_SIGMA_GRID``) and ln(grid size) is charged. With both, ``sigma``
@@ -54,8 +63,15 @@ class CertifyConfig(Config):
         σ search: the largest σ whose mean token NLL rises by at most this many nats...
     search_samples, search_examples : int >= 1
         ...with this many posterior samples per σ tried, on the first this-many examples.
-    mc_samples : int >= 1
-        m, posterior samples of the Monte-Carlo step.
+    mc_samples : int >= 1, optional
+        m, posterior samples of the Monte-Carlo step. Without it, m is the smallest number
+        whose Monte-Carlo step kl⁻¹(q, ln(1/δ′)/m) − q costs at most ``mc_slack`` at the Gibbs
+        risk q of ``mc_pilot`` pilot samples (drawn from an independent seed stream, so m does
+        not depend on the certificate's own samples), capped at ``mc_max_samples``.
+    mc_slack : float in (0, 1)
+        Slack the Monte-Carlo step may add when m is chosen (default 0.02).
+    mc_pilot, mc_max_samples : int >= 1
+        Pilot samples, and the most samples m may take.
     loss : {"nll_clipped", "zero_one"}
     p_min : float in (0, 1)
         Probability floor of the clipped NLL: loss = −ln max(p, p_min) / ln(1/p_min).
@@ -65,10 +81,23 @@ class CertifyConfig(Config):
     seed : int >= 0
         Seed of the posterior samples (the σ search uses an independent stream).
     dtype, device : str
-        Model precision (auto, float32, bfloat16, float16) and device (auto, cpu, cuda[:i]).
+        Model precision (float32 by default on every device: the KL is computed from float32
+        statistics and the noise is added in float32; bfloat16, float16, or auto = bf16 on a
+        GPU) and device (auto, cpu, cuda[:i]).
+    adapter_seed : int >= 0, optional
+        Seed of the adapter's initialisation, to rebuild the adapter-space prior centre θ₀ when
+        no initial adapter is saved (see :func:`measurement.adapter_prior_centre`).
+    base_certificate : bool
+        Also certify the base model itself (KL = 0, no Monte Carlo) on the same bound set.
     """
 
-    n: int | None = config_field(None, minimum=1, help="Examples used: the first N (default all).")
+    n: int | None = config_field(None, minimum=1, help="Examples in the bound set (default all).")
+    bound_set: str = config_field(
+        "random",
+        choices=BOUND_SET_DRAWS,
+        help="Bound-set rows: drawn at random (--data-seed), or the first N (file order random).",
+    )
+    data_seed: int = config_field(0, minimum=0, help="Seed of the bound-set draw.")
     delta: float = config_field(
         0.05, interval=_UNIT_OPEN, help="Confidence budget of the PAC-Bayes step."
     )
@@ -95,7 +124,14 @@ class CertifyConfig(Config):
         3, minimum=1, help="Sigma search: posterior samples per sigma."
     )
     search_examples: int = config_field(64, minimum=1, help="Sigma search: examples used.")
-    mc_samples: int = config_field(20, minimum=1, help="Posterior samples m (Monte Carlo).")
+    mc_samples: int | None = config_field(
+        None, minimum=1, help="Posterior samples m (default: enough for --mc-slack)."
+    )
+    mc_slack: float = config_field(
+        0.02, interval=_UNIT_OPEN, help="Most the Monte-Carlo step may add when m is chosen."
+    )
+    mc_pilot: int = config_field(10, minimum=1, help="Pilot samples that choose m.")
+    mc_max_samples: int = config_field(10_000, minimum=1, help="Most posterior samples m.")
     loss: str = config_field("nll_clipped", choices=RISK_LOSSES, help="Loss in [0, 1].")
     p_min: float = config_field(
         1e-4, interval=_UNIT_OPEN, help="Probability floor of the clipped NLL."
@@ -106,12 +142,24 @@ class CertifyConfig(Config):
     batch_size: int = config_field(8, minimum=1, help="Examples per batch.")
     seed: int = config_field(0, minimum=0, help="Seed of the posterior samples.")
     dtype: str = config_field(
-        "auto", help="auto (float32 on CPU, bf16 on GPU), float32, bfloat16, float16."
+        "float32",
+        help="Model precision (float32: that of the KL; auto = bf16 on a GPU).",
     )
     device: str = config_field("auto", help="auto, cpu or cuda[:i].")
+    adapter_seed: int | None = config_field(
+        None, minimum=0, help="Seed of the adapter's initialisation (adapter-space prior centre)."
+    )
+    base_certificate: bool = config_field(
+        True, boolean=True, help="Also certify the base model (KL = 0) on the same rows."
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.delta + self.delta_mc >= 1:
+            raise InvalidParameterError(
+                "`delta` + `delta_mc` must be < 1 (each bound holds with probability "
+                f"1 - delta - delta_mc); got delta={self.delta}, delta_mc={self.delta_mc}."
+            )
         if 2 * self.delta + self.delta_mc >= 1:
             raise InvalidParameterError(
                 "`delta` and `delta_mc` must leave a positive confidence 1 - 2*delta - delta_mc; "

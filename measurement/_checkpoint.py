@@ -27,6 +27,7 @@ from measurement._safetensors import (
     DTYPE_CODE_OF_TORCH,
     FLOAT_DTYPES,
     TORCH_DTYPE_NAMES,
+    check_weight_file,
     read_safetensors_header,
 )
 from measurement.exceptions import CheckpointError, QuantizedCheckpointError
@@ -388,6 +389,19 @@ def _plan_safetensors(files: list[Path]) -> dict[str, TensorInfo]:
     return tensors
 
 
+def _torch_load_message(file: Path, exc: BaseException) -> str:
+    import pickle
+
+    if isinstance(exc, pickle.UnpicklingError):
+        return (
+            f"`{file}` is not a PyTorch state dict that loads with weights_only=True (a pickle "
+            "of other objects, or a corrupt file); it is not unpickled further, for safety. "
+            "Save the weights as safetensors, or torch.save(model.state_dict())."
+        )
+    first = " ".join(str(exc).split())[:200]
+    return f"Cannot read `{file}` with torch.load(weights_only=True): {type(exc).__name__}: {first}"
+
+
 def _plan_torch(
     files: list[Path],
 ) -> tuple[dict[str, TensorInfo], dict[str, str], dict[Path, Any]]:
@@ -399,6 +413,7 @@ def _plan_torch(
     aliases: dict[str, str] = {}
     state: dict[Path, Any] = {}
     for file in files:
+        check_weight_file(file)
         try:
             loaded = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
         except RuntimeError as exc:
@@ -410,11 +425,12 @@ def _plan_torch(
                 RuntimeWarning,
                 stacklevel=3,
             )
-            loaded = torch.load(file, map_location="cpu", weights_only=True)
+            try:
+                loaded = torch.load(file, map_location="cpu", weights_only=True)
+            except Exception as exc:  # a non-zip pickle: refused by the weights-only unpickler
+                raise CheckpointError(_torch_load_message(file, exc)) from None
         except Exception as exc:  # torch raises many types for corrupt archives
-            raise CheckpointError(
-                f"Cannot read `{file}` with torch.load(weights_only=True): {exc}"
-            ) from None
+            raise CheckpointError(_torch_load_message(file, exc)) from None
         if isinstance(loaded, dict) and "state_dict" in loaded and len(loaded) <= 3:
             loaded = loaded["state_dict"]
         if not isinstance(loaded, dict) or not all(

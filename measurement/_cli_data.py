@@ -15,6 +15,7 @@ from measurement._certify_config import CertifyConfig
 from measurement._cli_options import ADAPTER, PROGRESS
 from pacbound.exceptions import InvalidParameterError
 from pacbound.support import (
+    check_output_path,
     config_option,
     make_app,
     parse_float_list,
@@ -80,8 +81,8 @@ Examples:
 _CERTIFY_HELP = """A PAC-Bayes certificate for a real fine-tune (full, or a LoRA adapter).
 
 KL(Q||P) from the weight statistics, with P = N(w_base, sigma^2) and Q = N(w_ft, sigma^2); the
-Gibbs risk of Q on the first N examples of DATA by Monte Carlo, certified with its own
-kl-inverse step (--delta-mc); then the kl and Catoni bounds at --delta, paying ln(grid size)
+Gibbs risk of Q on N examples drawn at random from DATA (--data-seed) by Monte Carlo, certified
+with its own kl-inverse step (--delta-mc, m chosen for --mc-slack unless --mc-samples); then the kl and Catoni bounds at --delta, paying ln(grid size)
 for a sigma chosen on a grid fixed in advance and ln(k) for Catoni's grid. Each bound holds
 with probability >= 1 - delta - delta_mc; both together with >= 1 - 2 delta - delta_mc.
 
@@ -162,6 +163,8 @@ def difficulty_score(
         from measurement._difficulty import score_difficulty
         from measurement._jobs import journal_path
 
+        check_output_path(out, [data, model], kind="file")
+
         scores = score_difficulty(
             data,
             by,
@@ -213,6 +216,13 @@ def difficulty_bins(
 
         from measurement._bins import assign_bins, make_bins, threshold_robustness
         from measurement._datasets import _read_frame, write_table
+
+        check_output_path(out, [data], kind="file")
+        if bin_column == by:
+            raise InvalidParameterError(
+                f"`--bin-column` must differ from `--by`, or the bins would overwrite the "
+                f"scores; got {by!r} for both."
+            )
 
         table = _read_frame(Path(data), None)
         if by not in table.columns:
@@ -294,6 +304,8 @@ def losses(
         from measurement._jobs import journal_path
         from measurement._losses import compare_losses
 
+        check_output_path(out, [model, data, adapter, base], kind="file")
+
         result = compare_losses(
             model,
             data,
@@ -349,6 +361,16 @@ def certify_cmd(
     search_samples: int = _certify_option("search_samples"),
     search_examples: int = _certify_option("search_examples"),
     mc_samples: int = _certify_option("mc_samples"),
+    mc_slack: float = _certify_option("mc_slack"),
+    mc_pilot: int = _certify_option("mc_pilot"),
+    mc_max_samples: int = _certify_option("mc_max_samples"),
+    bound_set: str = _certify_option("bound_set"),
+    data_seed: int = _certify_option("data_seed"),
+    adapter_init: Path = typer.Option(
+        None, "--adapter-init", help="Adapter saved at initialisation: adapter-space prior centre."
+    ),
+    adapter_seed: int = _certify_option("adapter_seed"),
+    base_certificate: bool = _certify_option("base_certificate"),
     loss: str = _certify_option("loss"),
     p_min: float = _P_MIN,
     catoni_grid: str = _certify_option("catoni_grid", extra="Comma-separated."),
@@ -375,6 +397,9 @@ def certify_cmd(
         from measurement._jobs import journal_path
         from pacbound.support import write_json
 
+        if out is not None:
+            check_output_path(out, [base, finetuned, data, stats], kind="file")
+
         config = CertifyConfig(
             n=n,
             delta=delta,
@@ -388,6 +413,13 @@ def certify_cmd(
             search_samples=search_samples,
             search_examples=search_examples,
             mc_samples=mc_samples,
+            mc_slack=mc_slack,
+            mc_pilot=mc_pilot,
+            mc_max_samples=mc_max_samples,
+            bound_set=bound_set,
+            data_seed=data_seed,
+            adapter_seed=adapter_seed,
+            base_certificate=base_certificate,
             loss=loss,
             p_min=p_min,
             catoni_grid=None
@@ -412,6 +444,7 @@ def certify_cmd(
             finetuned,
             data,
             config,
+            adapter_init=adapter_init,
             checker=_checker(answer_regex, exact_match),
             stats=loaded,
             columns=columns,

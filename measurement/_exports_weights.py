@@ -13,6 +13,7 @@ EXPORTS: dict[str, str] = {
     "checkpoint_fingerprint": "measurement._checkpoint",
     "checkpoint_folders": "measurement._output_folder",
     "resolve_output_folder": "measurement._output_folder",
+    "resolve_model_path": "measurement._output_folder",
     "Checkpoint": "measurement._checkpoint",
     "TensorInfo": "measurement._checkpoint",
 }

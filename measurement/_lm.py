@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from measurement._safetensors import check_weight_files
 from measurement._stream_device import resolve_device
 from measurement.exceptions import AdapterConfigError, CheckpointError, DatasetError
 from pacbound.exceptions import InputFileError, InvalidParameterError
@@ -28,6 +29,7 @@ from pacbound.support import check_choice, check_positive_int
 __all__ = [
     "SMOLLM2_NAME",
     "EncodedExample",
+    "check_max_length",
     "encode_examples",
     "load_causal_lm",
     "load_tokenizer",
@@ -169,6 +171,25 @@ def model_max_length(model: Any) -> int | None:
     return getattr(unwrap_causal_lm(model).config, "max_position_embeddings", None)
 
 
+def check_max_length(model: Any, max_length: int | None) -> int | None:
+    """``max_length`` if the model has that many positions, the model's own when None.
+
+    Raises :class:`~pacbound.exceptions.InvalidParameterError` when ``max_length`` exceeds the
+    model's ``max_position_embeddings``: longer inputs would index positions the model never
+    learned (an index error for learned positions, silent extrapolation for rotary ones).
+    """
+    limit = model_max_length(model)
+    if max_length is None:
+        return limit
+    max_length = check_positive_int(max_length, "max_length", minimum=2)
+    if limit is not None and max_length > limit:
+        raise InvalidParameterError(
+            f"`max_length` must be at most the model's {limit} positions "
+            f"(max_position_embeddings); got {max_length}."
+        )
+    return max_length
+
+
 def pad_token_id(tokenizer: Any) -> int:
     """The id that pads batches: the tokenizer's pad token, else 0 (masked out anyway)."""
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -272,6 +293,12 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+def _safetensors_error() -> type[Exception]:
+    from safetensors import SafetensorError
+
+    return SafetensorError
+
+
 def _load_folder(path: Path, dtype: torch.dtype) -> Any:
     from transformers import AutoModelForCausalLM
 
@@ -286,10 +313,11 @@ def _load_folder(path: Path, dtype: torch.dtype) -> Any:
                 else "."
             )
         )
+    check_weight_files(path)
     try:
         with _quiet_transformers():
             return AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, _safetensors_error()) as exc:
         raise CheckpointError(
             f"{path}: the model cannot be loaded ({exc}).".replace("\n", " ")
         ) from exc
@@ -302,10 +330,11 @@ def _apply_adapter(lm: Any, path: Path, merge: bool) -> Any:
         raise AdapterConfigError(
             f"{path}: not a PEFT adapter folder (adapter_config.json is missing)."
         )
+    check_weight_files(path)
     try:
         with _quiet_transformers():
             wrapped = PeftModel.from_pretrained(lm, str(path))
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, _safetensors_error()) as exc:
         raise AdapterConfigError(
             f"{path}: the adapter cannot be applied ({exc}).".replace("\n", " ")
         ) from exc

@@ -30,7 +30,7 @@ from measurement._answers import AnswerChecker
 from measurement._datasets import ExampleSet, as_example_set, write_table
 from measurement._generate import generate_completions
 from measurement._jobs import Journal, parameter_fingerprint, rows_digest
-from measurement._lm import load_causal_lm, model_max_length, unwrap_causal_lm
+from measurement._lm import check_max_length, load_causal_lm, unwrap_causal_lm
 from measurement._scoring import batch_examples, score_batches
 from measurement.exceptions import DatasetError
 from pacbound.exceptions import InvalidParameterError
@@ -210,8 +210,7 @@ def example_losses(
                 f"{[str(c) for c in examples.table.columns]}."
             )
     batch_size = check_positive_int(batch_size, "batch_size")
-    if max_length is None:
-        max_length = model_max_length(lm)
+    max_length = check_max_length(lm, max_length)
     batches = batch_examples(
         tokenizer,
         examples.prompts,

@@ -4,7 +4,8 @@ A Hugging Face Trainer (also TRL, LlamaFactory) saves ``<output_dir>/checkpoint-
 every ``save_steps``; the final weights land in ``<output_dir>`` itself only when the script calls
 ``save_model`` at the end. :func:`checkpoint_folders` lists the checkpoints by step and
 :func:`resolve_output_folder` turns an output folder without weights of its own into its latest
-checkpoint.
+checkpoint. :func:`resolve_model_path` turns a hub id or an HF cache folder into a local
+snapshot folder, offline.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["checkpoint_folders", "has_weights", "resolve_output_folder"]
+__all__ = ["checkpoint_folders", "has_weights", "resolve_model_path", "resolve_output_folder"]
 
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 _WEIGHT_FILES = (
@@ -68,3 +69,58 @@ def resolve_output_folder(path: str | os.PathLike[str]) -> tuple[Path, str | Non
         f"{path}: no weights of its own; using its latest checkpoint, {ckpts[-1].name} "
         f"(of {len(ckpts)})."
     )
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def resolve_model_path(spec: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """A model given as a local path, an HF cache folder, or a hub id, as a local folder.
+
+    - an existing file or folder: itself, except an HF cache repo root
+      (``models--<org>--<name>``, with ``refs/`` and ``snapshots/``), which gives the snapshot
+      its ``refs/main`` names;
+    - a hub id such as ``Qwen/Qwen2.5-0.5B`` that is not a local path: its snapshot in the local
+      Hugging Face cache (``HF_HUB_CACHE``), looked up with ``local_files_only=True``, so nothing
+      is ever downloaded.
+
+    Returns the path and a note saying how it was resolved (None when ``spec`` is used as is).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``spec`` is neither a local path nor a hub id in the local cache (the message names
+        the cache looked in).
+    """
+    path = Path(spec)
+    if path.exists():
+        if path.is_dir() and (path / "snapshots").is_dir() and (path / "refs").is_dir():
+            ref = path / "refs" / "main"
+            snaps = sorted((path / "snapshots").iterdir())
+            if ref.is_file():
+                snap = path / "snapshots" / ref.read_text(encoding="utf-8").strip()
+            elif len(snaps) == 1:
+                snap = snaps[0]
+            else:
+                raise FileNotFoundError(
+                    f"{path}: an HF cache folder without refs/main and with {len(snaps)} "
+                    "snapshots; pass the snapshots/<hash> folder you mean."
+                )
+            if snap.is_dir():
+                return snap, f"{path}: HF cache folder; using snapshot {snap.name}"
+        return path, None
+    text = os.fspath(spec)
+    if not _HUB_ID.fullmatch(text):
+        return path, None
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        local = snapshot_download(text, local_files_only=True)
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        raise FileNotFoundError(
+            f"`{text}` is not a local path, and the hub id is not in the local Hugging Face "
+            f"cache ({constants.HF_HUB_CACHE}); nothing is downloaded: fetch it first "
+            f"(`hf download {text}`) or pass a local folder."
+        ) from None
+    return Path(local), f"{text}: from the local Hugging Face cache, {local}"

@@ -23,6 +23,8 @@ __all__ = [
     "DTYPE_CODE_OF_TORCH",
     "FLOAT_DTYPES",
     "TORCH_DTYPE_NAMES",
+    "check_weight_file",
+    "check_weight_files",
     "read_safetensors_header",
 ]
 
@@ -48,6 +50,46 @@ DTYPE_CODE_OF_TORCH = {v: k for k, v in TORCH_DTYPE_NAMES.items()}
 
 _MAX_HEADER = 100_000_000  # the safetensors library's own limit on the header size
 
+# the first bytes of a Git LFS pointer file (what a clone without `git lfs pull` holds)
+_LFS_POINTER = b"version https://git-lfs"
+
+
+def check_weight_file(path: str | os.PathLike[str]) -> Path:
+    """Refuse a weights file that is empty or a Git LFS pointer (not the weights themselves).
+
+    Raises
+    ------
+    CheckpointError
+        The file has zero bytes, or is a Git LFS pointer (the text ``version
+        https://git-lfs...`` that a clone holds until ``git lfs pull`` fetches the data).
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"`{path}` is empty (0 bytes): an interrupted save or download.")
+    with open(path, "rb") as fh:
+        head = fh.read(len(_LFS_POINTER))
+    if head == _LFS_POINTER:
+        raise CheckpointError(
+            f"`{path}` is a Git LFS pointer ({size} bytes), not the weights; fetch them with "
+            "`git lfs pull` (or download the file itself)."
+        )
+    return path
+
+
+def check_weight_files(folder: str | os.PathLike[str]) -> None:
+    """Check every weights file of a model or adapter folder before a library loads it:
+    :func:`check_weight_file` for each, and :func:`read_safetensors_header` for safetensors
+    (a truncated file is refused here, naming it, instead of deep inside the loader)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for file in sorted(folder.iterdir()):
+        if file.suffix in (".safetensors", ".bin", ".pt", ".pth") and file.is_file():
+            check_weight_file(file)
+            if file.suffix == ".safetensors":
+                read_safetensors_header(file)
+
 
 def read_safetensors_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int, int]:
     """Read and validate the header of a safetensors file, without reading tensor data.
@@ -71,6 +113,8 @@ def read_safetensors_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any
     path = Path(path)
     size = path.stat().st_size
     where = f"`{path}`"
+    if size > 0:
+        check_weight_file(path)
     if size < 8:
         raise CheckpointError(
             f"{where} is not a valid safetensors file: it has {size} bytes, fewer than the "

@@ -10,6 +10,7 @@ many rows print a list of such objects. numpy and the bounds load inside the com
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
@@ -186,12 +187,32 @@ def _read_rows(
 def _read_csv(
     path: Path, flags: dict[str, str | None]
 ) -> tuple[dict[str, list[float]], list[dict[str, str]]]:
-    with open(path, newline="", encoding="utf-8") as handle:
+    try:
+        return _read_csv_rows(path, flags)
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8."
+        ) from None
+    except csv.Error as exc:
+        raise InputFileError(f"{path}: not a valid CSV file ({exc}).") from None
+
+
+def _read_csv_rows(
+    path: Path, flags: dict[str, str | None]
+) -> tuple[dict[str, list[float]], list[dict[str, str]]]:
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column name
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         header = [h.strip() for h in (reader.fieldnames or [])]
         if not header:
             raise InputFileError(
                 f"{path}: empty file; expected a header with {', '.join(_COLUMNS)}."
+            )
+        repeated = sorted({h for h in header if header.count(h) > 1})
+        if repeated:
+            raise InputFileError(
+                f"{path}: column names must be unique; got {', '.join(map(repr, repeated))} "
+                "more than once."
             )
         reader.fieldnames = header
         fallback: dict[str, float] = {}
@@ -218,7 +239,10 @@ def _read_csv(
                     continue
                 raw = (record.get(col) or "").strip()
                 try:
-                    rows[col].append(float(raw))
+                    value = float(raw)
+                    if math.isnan(value):
+                        raise ValueError(raw)
+                    rows[col].append(value)
                 except ValueError:
                     raise InputFileError(
                         f"{path}: row {line}, field `{col}`: must be a number; got {raw!r}."

@@ -288,8 +288,22 @@ def _core(
         ("T'(d) < 0 (T decreasing)", "dT", "negative", dT),
     )
     assumptions = tuple((s, key, want, _sign(e) == want) for s, key, want, e in checks)
+    foc = sp.Eq(lhs, rhs)
+    if isinstance(foc, sp.logic.boolalg.BooleanAtom):
+        # sympy decided G_d = -C T_d outright: never (the two sides have opposite signs for
+        # every d > 0) or always (B does not depend on d); either way no interior optimum
+        failed = [s for s, _, _, ok in assumptions if not ok]
+        why = (
+            f"{', '.join(failed)} does not hold" if failed else
+            "the two sides have opposite signs for every d > 0"
+        ) if foc == sp.false else "B(d, n) does not depend on d"
+        raise InvalidParameterError(
+            f"B(d, n) = {B} has no interior optimum in d: the first-order condition "
+            f"{lhs} = {rhs} has no solution d > 0 ({why}); `--K` must be increasing and "
+            f"`--T` decreasing in d; got K = {K.expr}, T = {T.expr}."
+        )
     return _Core(
-        K, T, gen_text, parameters, G, B, sp.Eq(lhs, rhs), B_dd, cross, ift, fns, d_star,
+        K, T, gen_text, parameters, G, B, foc, B_dd, cross, ift, fns, d_star,
         method, dd_dn, elasticity, cross_sign, sign, sign_how, assumptions, tuple(notes),
     )  # fmt: skip
 

@@ -168,6 +168,25 @@ def _rate_line(rates: dict) -> str | None:
     )
 
 
+def _lack_of_fit_line(fit_json: dict) -> str:
+    """How many fitted forms the runs' own replicate noise rejects, from the fits' JSON."""
+    tested = [
+        (key, res["lack_of_fit"])
+        for key, res in fit_json.items()
+        if isinstance(res, dict) and res.get("lack_of_fit") and res["lack_of_fit"]["testable"]
+    ]
+    if not tested:
+        return ""
+    rejected = [key for key, lof in tested if lof["rejected"]]
+    names = ", ".join(f"{k[0]} `{k[1]}` on {k[2]}" for k in rejected) or "none"
+    return (
+        f"- **Does the theory's form describe the runs?** The pure-error lack-of-fit test (replicate "
+        f"seeds against the fitted cell means) rejects it at p < 0.01 in {len(rejected)} of "
+        f"{len(tested)} fits ({names}); where it does, the fitted d\\*(n) is the model's, and the "
+        "data's own d\\* (observed best and local parabola) is shown beside it."
+    )
+
+
 def summary(
     frames: dict, fit_json: dict, theory: dict, table1: pd.DataFrame, rates: dict | None = None
 ) -> str:
@@ -191,6 +210,9 @@ def summary(
             f"- **The paper's disjoint bins**: the best bin {_direction(bests)}: {text}. "
             f"{_beats_base(frames['bins']).capitalize()}."
         )
+    lof = _lack_of_fit_line(fit_json)
+    if lof:
+        lines.append(lof)
     for name, frame in frames.items():
         lines.append(f"- Weight distance ({name}): {_kl_trend(frame)}.")
     for name, res in theory.items():

@@ -63,14 +63,25 @@ def dstar_table(fit_json: dict, name: str) -> str:
                 lines.append(f"{head}: **refused**: {res['refused']}")
                 continue
             parts = []
+            free = {e["n"]: e for e in res.get("model_free", [])}
             for e in res["d_star"]:
                 iv = e["interval"]
                 ci = f" [{iv['low']:.2f}, {iv['high']:.2f}]" if iv is not None else ""
                 edge = "" if e["bracketed"] else " (edge)"
-                parts.append(f"n={e['n']:g}: {e['value']:.2f}{ci}{edge}")
+                data = ""
+                f = free.get(e["n"])
+                if f is not None:
+                    fiv = f["interval"]
+                    data = (
+                        f" — data: best d={f['observed_best']:g}, local "
+                        f"{f['smooth']:.2f} [{fiv['low']:.2f}, {fiv['high']:.2f}] ({f['status']})"
+                    )
+                parts.append(f"n={e['n']:g}: model {e['value']:.2f}{ci}{edge}{data}")
+            lof = res.get("lack_of_fit")
+            lof_text = f" **{lof['verdict']}.**" if lof else ""
             verdict = res.get("verdict", "")
             verdict = verdict.get("text", "") if isinstance(verdict, dict) else verdict
-            lines.append(f"{head}: " + "; ".join(parts) + f". {verdict}")
+            lines.append(f"{head}: " + "; ".join(parts) + f".{lof_text} {verdict}")
     return "\n".join(lines)
 
 

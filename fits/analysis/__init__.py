@@ -4,6 +4,7 @@
   once (the ``tradeoff fit`` options are built from it).
 - ``_fit``: :func:`fit_tradeoff`, the one call from a runs table to a :class:`~fits.FitResult`
   (estimate, then assemble).
+- ``_averaging``: several model families: AICc weights and a model-averaged d*(n).
 - ``_robustness``: how d*(n) moves when the difficulty-bin thresholds move.
 - ``_select``: N training examples at the predicted d*(N) from a scored pool.
 """

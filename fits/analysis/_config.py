@@ -33,11 +33,15 @@ class FitConfig(Config):
     Attributes
     ----------
     model : str
-        ``"<K>[,<T>]"`` with K in {power, exp, kl, sq_dist} and T in {power, exp}; see
-        :class:`fits.ModelSpec`. A :class:`~fits.ModelSpec` is accepted and stored as its
+        ``"<K>[,<T>][:<gap>]"`` with K in {power, exp, kl, sq_dist} and T in {power, exp}; see
+        :class:`fits.ModelSpec`. Several families separated by ``;`` (e.g.
+        ``"power;exp;power:mcallester_exact"``) are each fitted, compared on AICc, and d*(n) is
+        averaged over them with a bootstrap whose refits choose the family each time; the
+        result's main fit is the family with the lowest AICc. A :class:`~fits.ModelSpec` is accepted and stored as its
         text, with its gap, rate, delta and Catoni C.
-    gap : {"mcallester", "kl", "catoni"}, optional
-        The form of the generalization gap (default McAllester).
+    gap : {"mcallester", "mcallester_exact", "kl", "catoni"}, optional
+        The form of the generalization gap (default McAllester; ``mcallester_exact`` keeps the
+        bound's confidence term ln(2 sqrt(n)/delta) inside the root and fits the KL scale).
     rate : {"sqrt", "free"}, optional
         ``free`` fits the budget exponent nu of n^-nu instead of fixing it at 1/2.
     delta : float in (0, 1), optional
@@ -75,10 +79,15 @@ class FitConfig(Config):
         Fit the baselines and compare AICc.
     seed : int >= 0, optional
         Seed of the bootstrap and cross-validation draws (None: fresh entropy).
+    lack_of_fit_alpha : float in (0, 1)
+        Level of the pure-error lack-of-fit test (default 0.01): at p below it the summary says
+        that the theory's form does not describe the runs and that d*(n) is the model's.
     """
 
     model: Any = config_field(
-        "power", help="K[,T]: K in power|exp|kl|sq_dist, T in power|exp (see fits.ModelSpec)."
+        "power",
+        help="K[,T][:GAP]: K in power|exp|kl|sq_dist, T in power|exp; several families "
+        "separated by ';' are compared on AICc and d*(n) is averaged over them.",
     )
     gap: str | None = config_field(
         None, choices=GAPS, help="Form of the generalization gap (default mcallester)."
@@ -114,6 +123,14 @@ class FitConfig(Config):
     exclude: tuple[str, ...] = config_field(
         (), sequence=True, help="Run ids to leave out (recorded)."
     )
+    # max_bins: a budget with more distinct difficulties than this (a continuous difficulty)
+    # has them quantile-binned into at most this many cells (see fits.prepare_data)
+    max_bins: int = config_field(
+        12,
+        minimum=2,
+        also=(0,),
+        help="Most difficulty bins per budget when the difficulty is continuous (0: never bin).",
+    )
     n_resamples: int = config_field(1000, minimum=2, also=(0,), help="Bootstrap refits (0: none).")
     bootstrap: str = config_field(
         "auto", choices=BOOTSTRAP_METHODS, help="Bootstrap: auto (seeds if every cell has 2+)."
@@ -128,6 +145,11 @@ class FitConfig(Config):
     baselines: bool = config_field(True, boolean=True, help="Fit the baselines (AICc).")
     seed: int | None = config_field(
         0, minimum=0, nullable=True, help="Seed of the bootstrap and cross-validation draws."
+    )
+    lack_of_fit_alpha: float = config_field(
+        0.01,
+        interval=_UNIT_OPEN,
+        help="Level of the lack-of-fit test: below it the theory's form is rejected by the runs.",
     )
 
     def __post_init__(self) -> None:
@@ -157,13 +179,25 @@ class FitConfig(Config):
                     ) from None
                 bounds[str(key)] = (lo, hi)
             object.__setattr__(self, "bounds", bounds)
-        self.spec()  # the model text, with gap, rate and delta, must parse
+        if not self.families:
+            raise InvalidParameterError(f"`model` must name a model family; got {self.model!r}.")
+        self.specs()  # every family, with gap, rate and delta, must parse
 
-    def spec(self) -> Any:
-        """The :class:`~fits.ModelSpec` this config fits."""
+    @property
+    def families(self) -> list[str]:
+        """The model families named by ``model`` (several are separated by ``;``)."""
+        return [part.strip() for part in self.model.split(";") if part.strip()]
+
+    def spec(self, family: str | None = None) -> Any:
+        """The :class:`~fits.ModelSpec` of ``family`` (default: the first one named)."""
         from fits.model._families import ModelSpec
 
         overrides = {
             k: v for k, v in (("gap", self.gap), ("rate", self.rate), ("delta", self.delta)) if v
         }
-        return ModelSpec.parse(self.model, catoni_C=self.catoni_c, **overrides)
+        text = self.families[0] if family is None else family
+        return ModelSpec.parse(text, catoni_C=self.catoni_c, **overrides)
+
+    def specs(self) -> list[tuple[str, Any]]:
+        """``(family, ModelSpec)`` for every family named by ``model``."""
+        return [(family, self.spec(family)) for family in self.families]

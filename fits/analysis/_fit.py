@@ -8,19 +8,23 @@ over budgets (:mod:`fits.estimate`), and assemble the :class:`~fits.results.FitR
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from fits.analysis._averaging import select_families
 from fits.analysis._config import FitConfig
 from fits.estimate._baselines import fit_baselines
 from fits.estimate._bootstrap import BootstrapDraws
 from fits.estimate._core import fit_core, jacobian_covariance
 from fits.estimate._crossval import cross_validate
+from fits.estimate._lack_of_fit import lack_of_fit
+from fits.estimate._model_free import model_free_dstar
 from fits.estimate._varpro import Refusal
-from fits.exceptions import DegenerateBootstrapWarning, InsufficientDataError
+from fits.exceptions import DegenerateBootstrapWarning, FitRefusedError, InsufficientDataError
 from fits.model._cells import prepare_data
 from fits.model._dstar import dstar, make_surfaces
 from fits.model._families import TradeoffModel
@@ -71,6 +75,8 @@ def fit_tradeoff(
     elif options:
         config = config.replace(**options)
     cfg = config
+    if len(cfg.families) > 1:
+        return _fit_families(runs, cfg, progress)
     spec = cfg.spec()
     loss, grid, bootstrap = cfg.loss, cfg.grid, cfg.bootstrap
     n_resamples, confidence_level, train_model = (
@@ -87,6 +93,7 @@ def fit_tradeoff(
             weights=cfg.weights,
             complexity=spec.measured,
             exclude=cfg.exclude,
+            max_bins=cfg.max_bins,
         )
         tm = TradeoffModel.for_data(spec, data, cfg.bounds)
         n_params = tm.n_shape + 3
@@ -127,6 +134,16 @@ def fit_tradeoff(
                 )
             draw_surfaces = make_surfaces(data, tm, train_model, draws.train_cells, draws.K_cells)
             d_draws, br_draws, _ = dstar(tm, draws.theta, draws.amps, draw_surfaces, budgets)
+        bar.stage("lack of fit and the data's own d*")
+        # their own random stream, so that adding them leaves the bootstrap draws unchanged
+        checks_rng = np.random.default_rng(None if cfg.seed is None else [cfg.seed, 1])
+        lof = lack_of_fit(core, data, alpha=cfg.lack_of_fit_alpha, rng=checks_rng)
+        free = model_free_dstar(
+            data,
+            n_resamples=max(n_resamples, 200),
+            confidence_level=confidence_level,
+            rng=checks_rng,
+        )
         cov, cond = jacobian_covariance(core, data)
         base_list = []
         if cfg.baselines:
@@ -146,6 +163,7 @@ def fit_tradeoff(
                 rng=generator,
                 baselines=cfg.baselines,
                 on_fold=bar.stage,
+                start=core.theta,
             )
         config = {
             "target": cfg.target,
@@ -157,11 +175,14 @@ def fit_tradeoff(
             "grid": grid,
             "bounds": {k: list(v) for k, v in tm.bounds.items()},
             "excluded": data.excluded,
+            "max_bins": cfg.max_bins,
+            "difficulty_bins": data.binning,
             "n_resamples": int(n_resamples),
             "bootstrap": draws.method if draws is not None else None,
             "confidence_level": confidence_level,
             "cv_resamples": cfg.cv_resamples if cv_rows else 0,
             "seed": cfg.seed,
+            "lack_of_fit_alpha": cfg.lack_of_fit_alpha,
             "versions": library_versions(("numpy", "scipy", "pandas", "statsmodels")),
             "covariance_condition": cond,
         }
@@ -178,4 +199,51 @@ def fit_tradeoff(
         base_list,
         cv_rows,
         config,
+        lack_of_fit=lof,
+        model_free=free,
+    )
+
+
+def _fit_families(runs: pd.DataFrame, cfg: FitConfig, progress: bool) -> FitResult:
+    """Several families: compare them, average d*(n), and report the best one's full fit."""
+    data = prepare_data(
+        runs,
+        target=cfg.target,
+        weights=cfg.weights,
+        complexity=next((s.measured for _, s in cfg.specs() if s.measured), None),
+        exclude=cfg.exclude,
+        max_bins=cfg.max_bins,
+    )
+    selection = select_families(
+        data,
+        cfg.specs(),
+        bounds=cfg.bounds,
+        grid=cfg.grid,
+        train_model=cfg.train_model,
+        n_resamples=cfg.n_resamples,
+        bootstrap=cfg.bootstrap,
+        confidence_level=cfg.confidence_level,
+        rng=np.random.default_rng(None if cfg.seed is None else [cfg.seed, 2]),
+    )
+    accepted = [f for f in selection.families if not f.refused]
+    if not accepted:
+        raise FitRefusedError(
+            "every model family was refused: "
+            + "; ".join(f"{f.label}: {f.refused}" for f in selection.families),
+            reason="all families refused",
+        )
+    best = min(accepted, key=lambda f: f.aicc)
+    result = fit_tradeoff(runs, cfg.replace(model=best.label), progress=progress)
+    note = (
+        f" Model uncertainty: {len(selection.families)} families compared on AICc (best "
+        f"{best.label}, weight {best.weight:.2f}); the model-averaged d*(n) is "
+        + ", ".join(
+            f"{v:.3g}" + ("" if ci is None else f" [{ci.low:.3g}, {ci.high:.3g}]") + f" at n={n:g}"
+            for n, v, ci in zip(selection.budgets, selection.averaged, selection.intervals, strict=True)
+        )
+        + " (intervals from refits that choose their family each time)."
+    )
+    config = {**result.config, "families": cfg.families}
+    return dataclasses.replace(
+        result, model_selection=selection, verdict=result.verdict + note, config=config
     )

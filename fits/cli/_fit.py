@@ -11,6 +11,7 @@ import typer
 
 from pacbound.exceptions import InvalidParameterError
 from pacbound.support import (
+    check_output_path,
     config_option,
     make_app,
     parse_assignments,
@@ -131,8 +132,12 @@ def fit_command(
     train_slice: list[str] = typer.Option(
         [], "--train-slice", help="Eval set on training data: eval_<NAME>_loss (repeatable)."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace --out even if it is a folder this toolkit did not write."
+    ),
 ) -> None:
     with user_errors():
+        check_output_path(out, [*runs, metadata, examples], kind="dir", overwrite=overwrite)
         from fits.analysis._config import FitConfig
         from fits.analysis._fit import fit_tradeoff
         from fits.exceptions import DegenerateBootstrapWarning
@@ -248,6 +253,7 @@ def select_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     with user_errors():
+        check_output_path(out, [data, fit], kind="file")
         from fits.analysis._select import select_examples
         from pacbound.support import write_table
 

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import typer
 
-from pacbound.support import make_app, print_json, user_errors
+from pacbound.support import (
+    check_output_path,
+    make_app,
+    mark_output_dir,
+    print_json,
+    user_errors,
+)
 
 app = make_app()
 data_app = make_app(
@@ -52,6 +58,7 @@ def data_synth(
     Example: tradeoff data synth --ops 2-8 -n 10000 --seed 0 --out synth.jsonl
     """
     with user_errors():
+        check_output_path(out, [], kind="file")
         from collections import Counter
 
         from fits.synthetic._data import parse_ops_range, sample_training_set, write_problems
@@ -103,6 +110,9 @@ def data_pretrain(
     threads: int = typer.Option(None, "--threads", help="torch threads (default: torch's)."),
     force: bool = typer.Option(False, "--force", help="Pre-train even if a matching base exists."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace --out even if it is a folder this toolkit did not write."
+    ),
 ) -> None:
     """Pre-train the synthetic base model (small Llama) on a range of operation counts.
 
@@ -111,6 +121,8 @@ def data_pretrain(
     Example: tradeoff data pretrain --ops 1-4 --steps 1200 --threads 2
     """
     with user_errors():
+        if out is not None:
+            check_output_path(out, [], kind="dir", overwrite=overwrite)
         from rich.progress import Progress
 
         from fits.synthetic._data import parse_ops_range
@@ -197,6 +209,9 @@ def sweep_run(
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list the runs only."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Write into --out even if this toolkit did not create it."
+    ),
 ) -> None:
     """Run every missing run of a sweep (difficulty x budget x seed x budget mode).
 
@@ -213,6 +228,7 @@ def sweep_run(
         from fits.sweep._api import run_sweep
         from fits.sweep._spec import load_spec
 
+        check_output_path(out, [spec], kind="dir", overwrite=overwrite)
         spec_obj = load_spec(spec)
         if dry_run:
             from fits.sweep._runner import prepare_sweep
@@ -227,6 +243,7 @@ def sweep_run(
                 for r in plan.runs:
                     typer.echo(f"  {'pending' if r.run_id in pending else 'done   '} {r}")
             return
+        mark_output_dir(out)
         result = run_sweep(
             spec_obj,
             out,
@@ -279,6 +296,9 @@ def demo(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Write into --out even if this toolkit did not create it."
+    ),
 ) -> None:
     """The whole toolkit end to end on the synthetic task: sweep, KL, fit, d*(n), report.
 
@@ -289,6 +309,8 @@ def demo(
     with user_errors():
         from fits.experiments._demo import run_demo
 
+        check_output_path(out, [], kind="dir", overwrite=overwrite)
+        mark_output_dir(out)
         result = run_demo(
             out,
             quick=quick,
@@ -317,6 +339,7 @@ def sweep_examples(
     Example: tradeoff sweep examples runs/ --out examples.csv
     """
     with user_errors():
+        check_output_path(out, [sweep], kind="file")
         from fits.sweep._examples import sweep_examples as examples_of
         from pacbound.support import write_table
 
@@ -337,6 +360,9 @@ def sweep_theory(
     threads: int = typer.Option(1, "--threads", help="torch threads."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Render the plots."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace --out even if it is a folder this toolkit did not write."
+    ),
 ) -> None:
     """Theory against empirics: every term of the PAC-Bayes bound per run of a synthetic sweep.
 
@@ -345,6 +371,7 @@ def sweep_theory(
     Example: tradeoff sweep theory runs/ --out theory/
     """
     with user_errors():
+        check_output_path(out, [sweep], kind="dir", overwrite=overwrite)
         import torch
 
         from fits.experiments._theory import TheoryConfig, theory_for_sweep
@@ -362,6 +389,7 @@ def sweep_theory(
 
             result = theory_for_sweep(sweep, cfg, progress=progress)
         result.save(out)
+        mark_output_dir(out)
         if plots:
             from fits import save_chart
 

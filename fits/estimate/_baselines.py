@@ -210,12 +210,20 @@ def separable(data: FitData, model: TradeoffModel) -> Baseline:
         shape = np.broadcast_shapes(K.shape, T.shape, N.shape)
         return np.stack([np.ones(shape), *(np.broadcast_to(a, shape) for a in (N, T, K))], axis=-1)
 
+    # searched on the cells (weighted cell means, total weights) with the runs' within-cell sum
+    # of squares added back: the runs' weighted RSS when a cell's runs share (d, n), and cells
+    # instead of thousands of runs when the difficulty is continuous (binned)
+    cell_r = data.cell_means(data.r)
+    within = float(np.sum(data.w * (data.r - cell_r[data.cell_of_run]) ** 2))
+    cell_w = data.cell_weight
+
     def phi(theta: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        X = design(theta, d, n)
+        X = design(theta, data.cell_d, data.cell_n)
         G, h, yy = normal_equations(
-            X, np.broadcast_to(data.r, X.shape[:-1]), np.broadcast_to(data.w, X.shape[:-1])
+            X, np.broadcast_to(cell_r, X.shape[:-1]), np.broadcast_to(cell_w, X.shape[:-1])
         )
-        return constrained_ls(G, h, yy, nonneg)
+        coef, rss = constrained_ls(G, h, yy, nonneg)
+        return coef, rss + within
 
     axes = [np.linspace(a, b, 11) for a, b in zip(lo, hi, strict=True)]
     mesh = np.stack([m.ravel() for m in np.meshgrid(*axes, indexing="ij")], axis=-1)

@@ -31,7 +31,7 @@ from fits.estimate._choices import BOOTSTRAP_METHODS
 from fits.estimate._search import distinct_starts, levenberg_marquardt, pattern_search
 from fits.estimate._varpro import Problem, grid_table, refusal, shape_grid
 from fits.exceptions import InsufficientDataError
-from fits.model._cells import FitData, inverse_variance_weights
+from fits.model._cells import FitData, cell_sums, inverse_variance_weights, shrunk_cell_weights
 from fits.model._families import TradeoffModel
 
 __all__ = ["BOOTSTRAP_METHODS", "BootstrapDraws", "resample", "run_bootstrap"]
@@ -114,6 +114,54 @@ def resample(
     return r, train, K
 
 
+def seed_cell_draws(
+    data: FitData, n_resamples: int, rng: np.random.Generator
+) -> tuple[
+    NDArray[np.float64], NDArray[np.float64], NDArray[np.float64] | None, NDArray[np.float64]
+]:
+    """The cell statistics of :func:`resample`'s ``seeds`` draws, without the per-run arrays.
+
+    The same draws (the generator is used as :func:`resample` uses it) reduced cell by cell:
+    per draw the cell means of the gap, the training metric and the measured complexity, and
+    the cells' total weights (inverse-variance weights re-estimated from each draw's
+    within-cell sums of squares when the data's are; else the data's). Returns
+    ``(y_c, q_c, K_c, W_c)``, each (D, cells) (``K_c`` None when not measured); linear in the
+    runs, which matters when a binned continuous difficulty puts hundreds of runs in a cell.
+    """
+    D, C = n_resamples, data.n_cells
+    measured = bool(np.isfinite(data.K).all())
+    y_c, q_c, ss = np.empty((D, C)), np.empty((D, C)), np.empty((D, C))
+    K_c = np.empty((D, C)) if measured else None
+    order = np.argsort(data.cell_of_run, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(data.cell_of_run, minlength=C))])
+    m = np.diff(bounds).astype(float)
+    for c in range(C):
+        idx = order[bounds[c] : bounds[c + 1]]
+        mc = len(idx)
+        if mc < 2:
+            raise InsufficientDataError(
+                "`bootstrap` 'seeds' needs two or more runs (seeds) in every (d, n) cell; "
+                f"the cell d={data.cell_d[c]:g}, n={data.cell_n[c]:g} has {mc}. Use 'wild'."
+            )
+        pick = idx[rng.integers(0, mc, size=(D, mc))]
+        inflate = np.sqrt(mc / (mc - 1.0))
+        rp = data.r[pick]
+        rbar = rp.mean(axis=1)
+        mean = data.r[idx].mean()
+        y_c[:, c] = mean + inflate * (rbar - mean)
+        ss[:, c] = inflate**2 * ((rp - rbar[:, None]) ** 2).sum(axis=1)
+        mean = data.train[idx].mean()
+        q_c[:, c] = mean + inflate * (data.train[pick].mean(axis=1) - mean)
+        if K_c is not None:
+            mean = data.K[idx].mean()
+            K_c[:, c] = mean + inflate * (data.K[pick].mean(axis=1) - mean)
+    if data.weighting == "inverse-variance":
+        W_c = m * shrunk_cell_weights(ss, m)
+    else:
+        W_c = np.broadcast_to(data.cell_weight, (D, C)).copy()
+    return y_c, q_c, K_c, W_c
+
+
 def run_bootstrap(
     model: TradeoffModel,
     data: FitData,
@@ -130,23 +178,25 @@ def run_bootstrap(
 ) -> BootstrapDraws:
     """Refit ``n_resamples`` bootstrap draws; see the module docstring."""
     method = choose_method(data, method)
-    r, train, K = resample(data, method, n_resamples, rng, fitted_cells)
-    y_c = data.cell_means(r)
-    q_c = data.cell_means(train)
-    K_c = data.cell_means(K) if K is not None else None
     needs_q = model.spec.uses_train_risk
-    if data.weighting == "inverse-variance":  # re-estimated in every draw, like the data's
-        w_runs = inverse_variance_weights(r, data.cell_of_run, data.n_cells)
+    if method == "seeds" and loss == "linear":  # only the cells' statistics are needed
+        y_c, q_c, K_c, W_c = seed_cell_draws(data, n_resamples, rng)
     else:
-        w_runs = np.broadcast_to(data.w, r.shape)
-    counts = np.zeros((data.n_runs, data.n_cells))
-    counts[np.arange(data.n_runs), data.cell_of_run] = 1.0
+        r, train, K = resample(data, method, n_resamples, rng, fitted_cells)
+        y_c = data.cell_means(r)
+        q_c = data.cell_means(train)
+        K_c = data.cell_means(K) if K is not None else None
+        if data.weighting == "inverse-variance":  # re-estimated in every draw, like the data's
+            w_runs = inverse_variance_weights(r, data.cell_of_run, data.n_cells)
+        else:
+            w_runs = np.broadcast_to(data.w, r.shape)
+        W_c = cell_sums(w_runs, data.cell_of_run, data.n_cells)
     problem = Problem(
         model,
         data.cell_d,
         data.cell_n,
         y_c,
-        np.einsum("dr,rc->dc", w_runs, counts),
+        W_c,
         q_c if needs_q else None,
         K_c if model.spec.measured is not None else None,
     )

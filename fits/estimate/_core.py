@@ -135,24 +135,46 @@ def fit_core(
     grid: int | None = None,
     restarts: int = 4,
     refuse: bool = True,
+    start: NDArray[np.float64] | None = None,
 ) -> CoreFit:
-    """Fit ``model`` to ``data`` by variable projection; raise FitRefusedError when refused."""
+    """Fit ``model`` to ``data`` by variable projection; raise FitRefusedError when refused.
+
+    Without ``start`` the search begins at the ``restarts`` best grid points that are not grid
+    neighbours. With ``start`` (shape parameters on the internal scale, e.g. the optimum of
+    the full data when fitting a cross-validation fold) it is a warm start: the search begins
+    at ``start`` and its ``2 s`` neighbours one grid spacing away along each axis (``s``
+    shapes), the grid is only used if the objective is non-finite at all of them, and the
+    optimum is polished by Levenberg–Marquardt instead of Nelder–Mead.
+    """
     problem = cell_problem(model, data)
     rp = row_problem(model, data)
     pts, shape, step = shape_grid(model, grid)
-    table = grid_table(problem, pts)
-    if not np.isfinite(table).any():
-        raise FitRefusedError(
-            "the model cannot be evaluated on these runs (non-finite values at every grid "
-            "point); check the difficulties and losses.",
-            reason=Refusal.NONFINITE.reason,
-        )
-    starts = pts[distinct_starts(table, shape, restarts)[0]]
+    starts = None
+    if start is not None:
+        starts = warm_starts(np.asarray(start, dtype=float), 2.0 * step, model.lo, model.hi)
+        if not np.isfinite(problem.objective(starts, np.zeros(len(starts), dtype=int))).any():
+            starts = None
+    if starts is None:
+        table = grid_table(problem, pts)
+        if not np.isfinite(table).any():
+            raise FitRefusedError(
+                "the model cannot be evaluated on these runs (non-finite values at every grid "
+                "point); check the difficulties and losses.",
+                reason=Refusal.NONFINITE.reason,
+            )
+        starts = pts[distinct_starts(table, shape, restarts)[0]]
     theta, value = pattern_search(
         problem.objective, starts, np.zeros(len(starts), dtype=int), model.lo, model.hi, step
     )
     theta0 = theta[int(np.argmin(value))]
-    res = refine(problem, theta0, loss=loss, f_scale=f_scale, rows_problem=rp)
+    res = refine(
+        problem,
+        theta0,
+        loss=loss,
+        f_scale=f_scale,
+        rows_problem=rp,
+        polish="nelder-mead" if start is None else "levenberg-marquardt",
+    )
     X_rows = model.columns(res.theta[None], rp.d, rp.n, rp.q, rp.K)
     fitted_rows = X_rows[0] @ res.amps
     rss = float(np.sum(data.w * (data.r - fitted_rows) ** 2))
@@ -181,6 +203,18 @@ def fit_core(
             params=fit.params,
         )
     return fit
+
+
+def warm_starts(
+    start: NDArray[np.float64],
+    spacing: NDArray[np.float64],
+    lo: NDArray[np.float64],
+    hi: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """``start`` and its neighbours ``start +- spacing_i e_i`` inside ``[lo, hi]``: (2 s + 1, s)."""
+    eye = np.eye(len(start))
+    pts = np.concatenate([start[None], start + spacing * eye, start - spacing * eye])
+    return np.clip(pts, lo, hi)
 
 
 def refusal_message(fit: CoreFit) -> str:

@@ -78,8 +78,14 @@ def cross_validate(
     rng: np.random.Generator,
     baselines: bool = True,
     on_fold: Callable[[str], None] | None = None,
+    start: NDArray[np.float64] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of per-fold validation metrics (see module docstring)."""
+    """Rows of per-fold validation metrics (see module docstring).
+
+    ``start``: the full data's optimal shapes; each fold's fit is then warm-started there (and
+    at its neighbours one grid spacing away) instead of searching the whole grid, which is the
+    cost of cross-validation on many cells. Without it every fold searches the grid.
+    """
     from fits.estimate._baselines import pooled_quadratic, separable
     from fits.estimate._core import fit_core
 
@@ -101,7 +107,7 @@ def cross_validate(
         try:
             if sub.n_cells <= model.n_shape + 3:
                 raise FitError(f"{sub.n_cells} cells for {model.n_shape + 3} parameters")
-            core = fit_core(fold_model, sub, loss=loss, f_scale=f_scale, grid=grid)
+            core = fit_core(fold_model, sub, loss=loss, f_scale=f_scale, grid=grid, start=start)
         except FitError as exc:
             rows.append({**base, "model": "theory", "status": f"not fitted: {exc}"})
             continue

@@ -24,6 +24,7 @@ first order). Without replicates (every cell one seed) there is no pure error: t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,13 +87,21 @@ class LackOfFit:
         """One sentence for summaries and reports."""
         if not self.testable:
             return f"lack of fit not testable: {self.reason}"
-        head = f"lack of fit: F({self.df[0]}, {self.df[1]}) = {self.statistic:.3g}, p = {self.p_value:.3g}"
+        head = f"lack of fit: F({self.df[0]}, {self.df[1]}) = {self.statistic:.3g}, {self.p_text}"
         if self.rejected:
             return (
                 f"{head} < {self.alpha:g}: the theory's form does not describe these runs; "
                 "d*(n) from the fitted curve is the model's, not the data's"
             )
         return f"{head} >= {self.alpha:g}: the runs do not reject the theory's form"
+
+    @property
+    def p_text(self) -> str:
+        """``p = x``, or ``p <= x`` at the smallest p-value a bootstrap of this size can give."""
+        draws = re.search(r"\((\d+) draws", self.method)
+        if draws and self.p_value <= 1.0 / (int(draws.group(1)) + 1) + 1e-15:
+            return f"p <= {self.p_value:.2g}"
+        return f"p = {self.p_value:.3g}"
 
     def __str__(self) -> str:
         return self.verdict
@@ -131,10 +140,10 @@ def _sums(
     r: NDArray[np.float64], w: NDArray[np.float64], cell_of_run: NDArray[np.int_], n_cells: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Weighted cell means, cell weights and pure-error sums, batched over leading axes."""
-    onehot = np.zeros((len(cell_of_run), n_cells))
-    onehot[np.arange(len(cell_of_run)), cell_of_run] = 1.0
-    W = (w[..., :, None] * onehot).sum(axis=-2)
-    mean = np.einsum("...r,rc->...c", w * r, onehot) / W
+    from fits.model._cells import cell_sums  # linear in the runs (no runs x cells one-hot)
+
+    W = cell_sums(np.broadcast_to(w, np.shape(r)), cell_of_run, n_cells)
+    mean = cell_sums(w * r, cell_of_run, n_cells) / W
     ss_pe = (w * (r - mean[..., cell_of_run]) ** 2).sum(axis=-1)
     return mean, W, ss_pe
 
@@ -233,14 +242,23 @@ def _bootstrap_null(
     mean, W, pe = _sums(draws, w, cells, n_cells)
     J = _jacobian(fit, data)
     resid = mean - fit.fitted_cells
-    root = np.sqrt(W)
-    # weighted least squares of the residual on the Jacobian, one draw at a time (C x p: tiny)
-    lof = np.empty(n_resamples)
-    for b in range(n_resamples):
-        A = J * root[b, :, None]
-        y = resid[b] * root[b]
-        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-        lof[b] = np.sum((y - A @ coef) ** 2)
+    # weighted least squares of each draw's residual on the Jacobian, all draws at once through
+    # their normal equations (C x p per draw: tiny); the column scaling keeps them well posed
+    scale = np.linalg.norm(J, axis=0)
+    Js = J / np.where(scale > 0, scale, 1.0)
+    JtWJ = np.einsum("cp,bc,cq->bpq", Js, W, Js)
+    JtWy = np.einsum("cp,bc->bp", Js, W * resid)
+    coef = _solve(JtWJ, JtWy)
+    fitted = coef @ Js.T
+    lof = np.sum(W * (resid - fitted) ** 2, axis=1)
     df_lof = n_cells - len(fit.model.param_names)
     df_pe = data.n_runs - n_cells
     return (lof / df_lof) / (pe / df_pe)
+
+
+def _solve(matrices: NDArray[np.float64], rhs: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Batched least-squares solutions of ``matrices @ x = rhs`` (pseudo-inverse if singular)."""
+    try:
+        return np.linalg.solve(matrices, rhs[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return np.einsum("bpq,bq->bp", np.linalg.pinv(matrices), rhs)

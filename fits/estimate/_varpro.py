@@ -335,11 +335,15 @@ def refine(
     loss: str = "linear",
     f_scale: float | None = None,
     rows_problem: Problem | None = None,
+    polish: str = "nelder-mead",
 ) -> RefineResult:
-    """Polish one optimum with Nelder–Mead on the projected objective; robust loss by least_squares.
+    """Polish one optimum on the projected objective; robust loss by least_squares.
 
     ``problem`` is the (cell-level) problem for the projected objective; ``rows_problem`` the
-    run-level one used for a robust loss (each run its own residual).
+    run-level one used for a robust loss (each run its own residual). ``polish``:
+    ``"nelder-mead"`` (derivative-free, to 1e-8 in the shapes) or ``"levenberg-marquardt"``
+    (:func:`fits.estimate._search.levenberg_marquardt`: a few Gauss–Newton steps, for starts
+    already next to the optimum, such as warm starts).
     """
     from scipy.optimize import least_squares
 
@@ -351,20 +355,29 @@ def refine(
         return float(problem.objective(np.clip(t, lo, hi)[None], zero)[0])
 
     f0 = phi(theta0)
-    res = bounded_nelder_mead(
-        phi,
-        theta0,
-        lo,
-        hi,
-        xatol=1e-8,
-        fatol=1e-11 * max(abs(f0), 1e-300),
-        maxiter=400 * len(theta0),
-        adaptive=model.n_shape > 2,
-        initial_simplex=theta0 + np.vstack([np.zeros(len(theta0)), 1e-4 * np.eye(len(theta0))]),
-    )
-    theta = np.clip(res.x if res.fun <= f0 else theta0, lo, hi)
+    if polish == "levenberg-marquardt":
+        from fits.estimate._search import levenberg_marquardt
+
+        found, value = levenberg_marquardt(problem, theta0[None], zero, lo, hi)
+        better = bool(value[0] <= f0)
+        theta = np.clip(found[0] if better else theta0, lo, hi)
+        success, message, nfev = True, "Levenberg-Marquardt polish from a warm start", 0
+    else:
+        res = bounded_nelder_mead(
+            phi,
+            theta0,
+            lo,
+            hi,
+            xatol=1e-8,
+            fatol=1e-11 * max(abs(f0), 1e-300),
+            maxiter=400 * len(theta0),
+            adaptive=model.n_shape > 2,
+            initial_simplex=theta0
+            + np.vstack([np.zeros(len(theta0)), 1e-4 * np.eye(len(theta0))]),
+        )
+        theta = np.clip(res.x if res.fun <= f0 else theta0, lo, hi)
+        success, message, nfev = bool(res.success), str(res.message), int(res.nfev)
     amps, rss = problem.solve(theta[None], zero)
-    success, message, nfev = bool(res.success), str(res.message), int(res.nfev)
     cost = float(rss[0]) / 2.0
     if loss != "linear":
         rp = rows_problem if rows_problem is not None else problem

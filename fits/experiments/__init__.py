@@ -2,6 +2,7 @@
 
 - ``_theory``: every term of the bound per run and per (d, n), beside the data.
 - ``_demo``: ``tradeoff demo``, the whole toolkit on an embedded default.
+- ``_regime``: in-distribution error against the base's, and P(d is best) by seed resampling.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ EXPORTS: dict[str, str] = {
     "DemoResult": "fits.experiments._demo",
     "demo_spec": "fits.experiments._demo",
     "run_demo": "fits.experiments._demo",
+    "RegimeTable": "fits.experiments._regime",
+    "best_difficulty_probabilities": "fits.experiments._regime",
+    "in_distribution_error": "fits.experiments._regime",
+    "sweep_regime_table": "fits.experiments._regime",
 }
 """Public name -> the module that defines it (loaded on first use)."""
 

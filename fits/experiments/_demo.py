@@ -151,6 +151,10 @@ class DemoResult:
             parts.append(f"[{mode}] observed: {v['observed']}")
             for target in TARGETS:
                 parts.append(f"[{mode}] fit on {FIT_LABELS[target]}: {v[target]}")
+                if v.get(f"{target}_lack_of_fit"):
+                    parts.append(f"    {v[f'{target}_lack_of_fit']}")
+                for line in v.get(f"{target}_data_dstar", []):
+                    parts.append(f"    data's own d*: {line}")
                 for w in v.get(f"{target}_warnings", []):
                     parts.append(f"    note: {w}")
         t = self.timings
@@ -365,6 +369,10 @@ def run_demo(
             verdicts[mode][target] = fit.verdict
             verdicts[mode][f"{target}_code"] = fit.verdict_code
             verdicts[mode][f"{target}_p_increase"] = fit.p_increase
+            verdicts[mode][f"{target}_lack_of_fit"] = (
+                None if fit.lack_of_fit is None else fit.lack_of_fit.verdict
+            )
+            verdicts[mode][f"{target}_data_dstar"] = [str(e) for e in fit.model_free]
             estimates[target] = {float(e.n): e for e in fit.d_star}
         for r in obs_rows:
             row = {

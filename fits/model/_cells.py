@@ -3,7 +3,9 @@
 The fitted quantity is the gap ``r = L_test - L_train`` of each run, with the run's own training
 loss (the final model on its training subset, eval mode) as a known offset; with
 ``target="error"`` both are 0-1 errors (``1 - accuracy``). Runs sharing a difficulty and a budget
-form a cell. With replicated seeds the cells get inverse-variance weights: each cell's variance
+form a cell. A continuous difficulty (more than ``max_bins`` distinct values within a budget) is
+quantile-binned within each budget into at most ``max_bins`` bins; the bin's difficulty is the mean
+of its runs' difficulties (the runs keep their own). With replicated seeds the cells get inverse-variance weights: each cell's variance
 of ``r`` is shrunk toward the pooled variance (prior weight of 2 degrees of freedom, so a cell
 whose 3 seeds happen to agree does not dominate the fit), and the weights are normalised to mean
 one per run.
@@ -26,9 +28,11 @@ from fits.exceptions import InsufficientDataError
 from fits.model._choices import TARGETS, WEIGHTINGS
 from pacbound.support import check_choice
 
-__all__ = ["CellSurface", "FitData", "inverse_variance_weights", "prepare_data"]
+__all__ = ["CellSurface", "FitData", "cell_sums", "inverse_variance_weights", "prepare_data"]
 
 _SHRINK_DF = 2.0
+MAX_BINS = 12
+"""Default most difficulty bins per budget when the difficulty is continuous."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,12 @@ class FitData:
         How weights were set ("inverse-variance" or "none").
     complexity_column : str or None
         The runs column used as measured K (``kl`` or ``sq_dist``).
+    max_bins : int
+        Most difficulty bins per budget (0: never bin).
+    binning : dict or None
+        How the difficulty was binned, or None when no budget was: ``max_bins``, ``budgets``
+        (the binned budgets), ``distinct`` (their distinct difficulties before binning) and
+        ``bins`` (the bins made, per binned budget).
     """
 
     target: str
@@ -176,6 +186,8 @@ class FitData:
     n_levels: NDArray[np.float64] = field(repr=False)
     weighting: str = "none"
     complexity_column: str | None = None
+    max_bins: int = MAX_BINS
+    binning: dict[str, Any] | None = None
 
     @property
     def n_runs(self) -> int:
@@ -201,10 +213,8 @@ class FitData:
     def cell_means(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
         """Weighted cell means of per-run ``values`` (..., runs) -> (..., cells)."""
         values = np.asarray(values, dtype=float)
-        onehot = np.zeros((self.n_runs, self.n_cells))
-        onehot[np.arange(self.n_runs), self.cell_of_run] = self.w
-        onehot /= onehot.sum(axis=0, keepdims=True)
-        return np.einsum("...r,rc->...c", values, onehot)
+        total = cell_sums(self.w * values, self.cell_of_run, self.n_cells)
+        return total / cell_sums(self.w, self.cell_of_run, self.n_cells)
 
     def surface(self, cell_values: NDArray[np.float64], *, log: bool = False) -> CellSurface:
         """A :class:`CellSurface` from per-cell values (..., cells)."""
@@ -220,6 +230,7 @@ class FitData:
             weights=self.weighting,
             complexity=self.complexity_column,
             min_budgets=1,
+            max_bins=self.max_bins,
         )
 
 
@@ -240,6 +251,7 @@ def prepare_data(
     complexity: str | None = None,
     exclude: Any = (),
     min_budgets: int = 2,
+    max_bins: int = MAX_BINS,
 ) -> FitData:
     """Check the runs and aggregate them into cells.
 
@@ -258,6 +270,10 @@ def prepare_data(
         Run ids to leave out (recorded in the fit).
     min_budgets : int
         Fewest distinct budgets allowed.
+    max_bins : int, default 12
+        A budget whose runs have more than ``max_bins`` distinct difficulties (a continuous
+        difficulty) has them quantile-binned into at most ``max_bins`` bins, each cell at the
+        mean difficulty of its runs; 0 never bins (every distinct difficulty is a cell).
 
     Raises
     ------
@@ -307,6 +323,18 @@ def prepare_data(
                 raise InsufficientDataError(
                     f"`{col}` must be in [0, 1]; got {float(vals[(vals < 0) | (vals > 1)][0])!r}."
                 )
+    else:  # a cross-entropy loss is >= 0: a negative one is a mislabelled column or a bug
+        import warnings
+
+        for col in (train_col, test_col):
+            vals = frame[col].to_numpy(float)
+            if (vals < 0).any():
+                warnings.warn(
+                    f"`{col}` should be >= 0 (a loss); got {int((vals < 0).sum())} negative "
+                    f"values, e.g. {float(vals[vals < 0][0])!r}; check the column.",
+                    UserWarning,
+                    stacklevel=2,
+                )
     d = frame["difficulty"].to_numpy(float)
     n = frame["n"].to_numpy(float)
     if target == "loss":
@@ -320,13 +348,15 @@ def prepare_data(
         raise InsufficientDataError(
             f"`{complexity}` must be >= 0 for every run; got {float(K[K < 0][0])!r}."
         )
-    d_levels, n_levels = np.unique(d), np.unique(n)
+    n_levels = np.unique(n)
+    d_cell, binning = _bin_difficulty(d, n, max_bins)
+    d_levels = np.unique(d_cell)
     if len(n_levels) < min_budgets:
         raise InsufficientDataError(
             f"the fit needs runs at {min_budgets} or more budgets `n` to identify how the gap "
             f"shrinks with n; got {len(n_levels)} ({', '.join(f'{x:g}' for x in n_levels)})."
         )
-    uniq, cell_of_run = np.unique(np.stack([n, d], axis=1), axis=0, return_inverse=True)
+    uniq, cell_of_run = np.unique(np.stack([n, d_cell], axis=1), axis=0, return_inverse=True)
     cell_of_run = cell_of_run.ravel()
     n_cells = len(uniq)
     r = test - train
@@ -383,7 +413,46 @@ def prepare_data(
         n_levels=n_levels,
         weighting="inverse-variance" if use_iv else "none",
         complexity_column=complexity,
+        max_bins=max_bins,
+        binning=binning,
     )
+
+
+def _bin_difficulty(
+    d: NDArray[np.float64], n: NDArray[np.float64], max_bins: int
+) -> tuple[NDArray[np.float64], dict[str, Any] | None]:
+    """Each run's cell difficulty: its own, or its bin's mean when its budget is binned.
+
+    A budget with more than ``max_bins`` distinct difficulties gets bin edges at the
+    ``k / max_bins`` quantiles of its runs' difficulties (k = 1..max_bins-1); runs with equal
+    difficulties share a bin, empty bins are dropped, and each run's cell difficulty is the mean
+    difficulty of the runs in its bin. Budgets are binned independently, so a subset of the
+    budgets (cross-validation) gets the same cells.
+    """
+    if max_bins < 0 or int(max_bins) != max_bins:
+        raise InsufficientDataError(f"`max_bins` must be an integer >= 0; got {max_bins!r}.")
+    out = d.copy()
+    if not max_bins:
+        return out, None
+    budgets, distinct, bins = [], [], []
+    for level in np.unique(n):
+        idx = np.flatnonzero(n == level)
+        vals = d[idx]
+        k = len(np.unique(vals))
+        if k <= max_bins:
+            continue
+        edges = np.quantile(vals, np.arange(1, max_bins) / max_bins)
+        which = np.searchsorted(edges, vals, side="right")
+        sums = np.bincount(which, weights=vals, minlength=max_bins)
+        counts = np.bincount(which, minlength=max_bins)
+        means = sums / np.maximum(counts, 1)
+        out[idx] = means[which]
+        budgets.append(float(level))
+        distinct.append(k)
+        bins.append(int((counts > 0).sum()))
+    if not budgets:
+        return out, None
+    return out, {"max_bins": int(max_bins), "budgets": budgets, "distinct": distinct, "bins": bins}
 
 
 def inverse_variance_weights(
@@ -396,17 +465,36 @@ def inverse_variance_weights(
     cell whose few seeds happen to agree does not dominate.
     """
     r = np.asarray(r, dtype=float)
-    onehot = np.zeros((len(cell_of_run), n_cells))
-    onehot[np.arange(len(cell_of_run)), cell_of_run] = 1.0
-    m = onehot.sum(axis=0)
-    mean = np.einsum("...r,rc->...c", r, onehot) / m
-    ss = np.einsum("...r,rc->...c", (r - mean[..., cell_of_run]) ** 2, onehot)
+    m = np.bincount(cell_of_run, minlength=n_cells).astype(float)
+    mean = cell_sums(r, cell_of_run, n_cells) / m
+    ss = cell_sums((r - mean[..., cell_of_run]) ** 2, cell_of_run, n_cells)
+    return shrunk_cell_weights(ss, m)[..., cell_of_run]
+
+
+def shrunk_cell_weights(ss: NDArray[np.float64], m: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The per-run weight of each cell from its within-cell sum of squares ``ss`` (..., cells)
+    and its run count ``m`` (cells,): :func:`inverse_variance_weights` without the runs."""
     df = m - 1.0
     pooled = ss.sum(axis=-1, keepdims=True) / df.sum()
     shrunk = (ss + _SHRINK_DF * pooled) / (df + _SHRINK_DF)
     w = 1.0 / np.maximum(shrunk, 1e-300)
-    w = w[..., cell_of_run]
-    return w / w.mean(axis=-1, keepdims=True)
+    return w / (np.sum(w * m, axis=-1, keepdims=True) / m.sum())
+
+
+def cell_sums(
+    values: NDArray[np.float64], cell_of_run: NDArray[np.int_], n_cells: int
+) -> NDArray[np.float64]:
+    """Sums of per-run ``values`` (..., runs) over the runs of each cell: (..., cells).
+
+    One ``bincount`` over (row, cell) keys: linear in the number of values, where a one-hot
+    product would cost runs x cells per row.
+    """
+    values = np.asarray(values, dtype=float)
+    lead = values.shape[:-1]
+    flat = values.reshape(-1, values.shape[-1])
+    keys = np.arange(len(flat))[:, None] * n_cells + np.asarray(cell_of_run)[None, :]
+    out = np.bincount(keys.ravel(), weights=flat.ravel(), minlength=len(flat) * n_cells)
+    return out.reshape(*lead, n_cells)
 
 
 def _cell_sd(

@@ -108,10 +108,15 @@ class ModelSpec:
 
     @classmethod
     def parse(cls, text: str, **options: Any) -> ModelSpec:
-        """Parse ``"<K>[,<T>]"``, e.g. ``"power"``, ``"exp"``, ``"power,exp"``, ``"kl,power"``.
+        """Parse ``"<K>[,<T>][:<gap>]"``, e.g. ``"power"``, ``"power,exp"``, ``"kl,power"``,
+        ``"power:mcallester_exact"``.
 
         A parametric K alone also sets T to the same family; a measured K defaults T to power.
+        A ``:<gap>`` suffix sets the gap's form (it wins over a ``gap`` option).
         """
+        text, _, gap = str(text).partition(":")
+        if gap.strip():
+            options = {**options, "gap": gap.strip()}
         parts = [p.strip() for p in str(text).split(",") if p.strip()]
         if not 1 <= len(parts) <= 2 or parts[0] not in COMPLEXITIES:
             raise InvalidParameterError(

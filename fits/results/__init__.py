@@ -2,6 +2,7 @@
 
 - ``_result``: :class:`FitResult`, :class:`DStarEstimate`, :class:`FitIntervals`, their JSON
   form and :func:`load_fit` (:class:`~fits.estimate.ConfidenceInterval` is the interval type).
+- ``_selection``: several model families compared (AICc weights, model-averaged d*(n)).
 - ``_assemble``: a :class:`FitResult` from the pieces of a fit (intervals, verdict).
 - ``_summary``: text and HTML renderings (statsmodels-style summary).
 - ``_plots``: Altair charts, saved offline as HTML, PNG and SVG.
@@ -20,6 +21,8 @@ EXPORTS: dict[str, str] = {
     "FitIntervals": "fits.results._result",
     "load_fit": "fits.results._result",
     "assemble_result": "fits.results._assemble",
+    "ModelSelection": "fits.results._selection",
+    "FamilyFit": "fits.results._selection",
     "write_report": "fits.results._report",
     "result_tables": "fits.results._report",
     "fit_charts": "fits.results._plots",

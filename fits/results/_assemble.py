@@ -15,6 +15,8 @@ from numpy.typing import NDArray
 
 from fits.estimate._bootstrap import BootstrapDraws
 from fits.estimate._interval import ConfidenceInterval
+from fits.estimate._lack_of_fit import LackOfFit
+from fits.estimate._model_free import ModelFreeDStar
 from fits.model._cells import FitData
 from fits.model._dstar import Surfaces, shift_exponent
 from fits.model._families import TradeoffModel
@@ -35,6 +37,9 @@ def assemble_result(
     baselines: list[Any],
     cv_rows: list[dict[str, Any]],
     config: dict[str, Any],
+    *,
+    lack_of_fit: LackOfFit | None = None,
+    model_free: list[ModelFreeDStar] | None = None,
 ) -> FitResult:
     """Put the pieces of :func:`fits.fit_tradeoff` together (intervals, verdict, comparison)."""
     from fits.estimate._baselines import gaussian_llf, information_criteria
@@ -66,6 +71,7 @@ def assemble_result(
             d_int[j],
             bool(br_hat[j]),
             None if p_br is None else float(p_br[j]),
+            None if not model_free else model_free[j].status == "bracketed",
         )
         for j in range(len(budgets))
     )
@@ -81,6 +87,7 @@ def assemble_result(
         p_inc,
         data.target,
         config["confidence_level"],
+        lack_of_fit,
     )
     return FitResult(
         model=model,
@@ -113,6 +120,8 @@ def assemble_result(
         data=data,
         surfaces=surfaces,
         draws=draws,
+        lack_of_fit=lack_of_fit,
+        model_free=tuple(model_free or ()),
     )
 
 
@@ -166,8 +175,33 @@ def verdict(
     p_inc: float | None,
     target: str,
     level: float,
+    lack_of_fit: LackOfFit | None = None,
 ) -> tuple[str, str]:
-    """The honest one-paragraph answer to "does d* increase with n?", with the numbers."""
+    """The honest one-paragraph answer to "does d* increase with n?", with the numbers.
+
+    When the pure-error lack-of-fit test rejects the model's form, the answer opens with that:
+    the fitted d*(n) is then the model's, not the data's, whatever the bootstrap says.
+    """
+    code, text = _shift_verdict(d_star, shift, shift_int, p_inc, target, level)
+    if lack_of_fit is not None and lack_of_fit.rejected:
+        head = (
+            f"The theory's form does not describe these runs (lack of fit: "
+            f"F({lack_of_fit.df[0]}, {lack_of_fit.df[1]}) = {lack_of_fit.statistic:.3g}, "
+            f"{lack_of_fit.p_text} < {lack_of_fit.alpha:g}), so the d*(n) below is the "
+            "model's, not the data's; see the data's own d* beside it. "
+        )
+        return code, head + text
+    return code, text
+
+
+def _shift_verdict(
+    d_star: tuple[DStarEstimate, ...],
+    shift: float | None,
+    shift_int: ConfidenceInterval | None,
+    p_inc: float | None,
+    target: str,
+    level: float,
+) -> tuple[str, str]:
     first, last = d_star[0], d_star[-1]
 
     def fmt(e: DStarEstimate) -> str:
@@ -182,11 +216,17 @@ def verdict(
         if shift_int is not None:
             sh += f" [{shift_int.low:.3g}, {shift_int.high:.3g}]"
     unbr = [f"{e.n:g}" for e in d_star if not e.bracketed]
+    data_edge = [f"{e.n:g}" for e in d_star if e.bracketed and e.data_bracketed is False]
     note = ""
     if unbr:
         note = (
             f" At n = {', '.join(unbr)} the fitted optimum sits on the edge of the observed "
             "difficulties, so the data do not locate it there."
+        )
+    if data_edge:
+        note += (
+            f" At n = {', '.join(data_edge)} the fitted curve puts d* inside the grid but the "
+            "observed best difficulty is on its edge: the model, not the data, brackets it."
         )
     metric = "test loss" if target == "loss" else "test error"
     if p_inc is None:

@@ -1,11 +1,16 @@
 """Plots of a tradeoff fit (Altair), saved offline as HTML, PNG and SVG through vl-convert.
 
 - ``fit``: the test metric against difficulty, one panel per budget: observed cell means with
-  standard-error bars, the fitted curve, its bootstrap band, and d*(n).
+  standard-error bars, the fitted curve, its bootstrap band, the model's d*(n) (red dashes) and
+  the data's own local d* (green dots).
 - ``heatmap``: budget x difficulty, coloured by the mean test metric, the best cell of each
   budget outlined (the paper's Figures 3-4).
 - ``dstar``: d*(n) with intervals against n on log-log axes (linear d when a d* is not positive),
-  the fitted d*(n) line and band between the budgets; hollow marks are not bracketed.
+  the fitted d*(n) line and band between the budgets; hollow marks are not bracketed; beside
+  them, in green, the data's own d* (local parabola and its interval).
+
+When the pure-error lack-of-fit test rejects the model's form, the fit and d*(n) charts say so
+in their subtitle: their curves are then the model's, not the data's.
 - ``residuals``: observed minus fitted gap per cell, against difficulty, coloured by budget.
 
 Layered and faceted charts take their data at the top level (Altair cannot facet layers
@@ -61,7 +66,33 @@ def _frames(result: Any) -> dict[str, pd.DataFrame]:
     ds["bracketed_label"] = np.where(ds["bracketed"], "bracketed", "edge (not bracketed)")
     n_dense = np.geomspace(data.n_levels[0], data.n_levels[-1], 25)
     dense = pd.DataFrame([e.as_row() for e in result.d_star_at(n_dense)])
-    return {"cells": cells, "curve": curve, "dstar": ds, "dense": dense}
+    free = pd.DataFrame(
+        [
+            {
+                "n": e.n,
+                "value": e.smooth,
+                "low": e.interval.low,
+                "high": e.interval.high,
+                "observed_best": e.observed_best,
+                "status": e.status,
+            }
+            for e in result.model_free
+        ],
+        columns=["n", "value", "low", "high", "observed_best", "status"],
+    )
+    return {"cells": cells, "curve": curve, "dstar": ds, "dense": dense, "free": free}
+
+
+def _subtitle(result: Any) -> list[str]:
+    """The lack-of-fit verdict as a chart subtitle (empty when not rejected)."""
+    lof = getattr(result, "lack_of_fit", None)
+    if lof is None or not lof.rejected:
+        return []
+    return [
+        f"LACK OF FIT: F({lof.df[0]}, {lof.df[1]}) = {lof.statistic:.3g}, {lof.p_text}"
+        f" < {lof.alpha:g}: the theory's form does not describe these runs;",
+        "the curve and its d*(n) are the model's, not the data's (green: the data's own d*)",
+    ]
 
 
 def fit_charts(result: Any) -> dict[str, Any]:
@@ -71,6 +102,8 @@ def fit_charts(result: Any) -> dict[str, Any]:
     frames = _frames(result)
     metric = _metric(result)
     cells, curve, ds, dense = frames["cells"], frames["curve"], frames["dstar"], frames["dense"]
+    free = frames["free"]
+    subtitle = _subtitle(result)
     n_budgets = len(result.data.n_levels)
 
     # ------------------------------------------------------------------ fit, faceted by budget
@@ -79,6 +112,7 @@ def fit_charts(result: Any) -> dict[str, Any]:
             cells[["d", "n", "test_mean", "lo", "hi"]].assign(src="obs"),
             curve.assign(src="fit"),
             ds[["n", "value", "pred"]].rename(columns={"value": "d"}).assign(src="dstar"),
+            free[["n", "value"]].rename(columns={"value": "d"}).assign(src="data_dstar"),
         ],
         ignore_index=True,
     )
@@ -107,11 +141,21 @@ def fit_charts(result: Any) -> dict[str, Any]:
     star = base.mark_rule(color="#e45756", strokeDash=[4, 3]).transform_filter(
         "datum.src == 'dstar'"
     )
+    data_star = base.mark_rule(color="#54a24b", strokeDash=[1, 3], strokeWidth=2).transform_filter(
+        "datum.src == 'data_dstar'"
+    )
     fit_chart = (
-        alt.layer(band, line, err, pts, star, data=top)
+        alt.layer(band, line, err, pts, star, data_star, data=top)
         .properties(width=180, height=150)
         .facet(facet=alt.Facet("n:O", title="budget n"), columns=min(n_budgets, 4))
-        .properties(title=f"{metric} vs difficulty: fit ({result.model.spec.label}), band, d*")
+        .properties(
+            title=alt.TitleParams(
+                f"{metric} vs difficulty: fit ({result.model.spec.label}), band, d* "
+                "(red: model, green: data)",
+                subtitle=subtitle,
+                subtitleColor="#e45756",
+            )
+        )
     )
 
     # ------------------------------------------------------------------ heatmap
@@ -174,10 +218,27 @@ def fit_charts(result: Any) -> dict[str, Any]:
         )
         .transform_filter("datum.src == 'obs'")
     )
-    dchart = alt.layer(dband, dline, derr, dpts, data=dtop).properties(
+    layers = [dband, dline, derr, dpts]
+    if len(free):
+        fb = alt.Chart(free).encode(x=alt.X("n:Q", title="budget n").scale(type="log"))
+        layers += [
+            fb.mark_errorbar(color="#54a24b").encode(
+                y=alt.Y("low:Q", title="d*(n)").scale(yscale), y2="high:Q"
+            ),
+            fb.mark_point(shape="diamond", size=80, color="#54a24b", filled=True).encode(
+                y=alt.Y("value:Q", title="d*(n)").scale(yscale),
+                tooltip=["n:Q", "value:Q", "low:Q", "high:Q", "observed_best:Q", "status:N"],
+            ),
+        ]
+    dchart = alt.layer(*layers, data=dtop).properties(
         width=320,
         height=240,
-        title="d*(n) with intervals" + (" (log-log)" if positive else " (log n)"),
+        title=alt.TitleParams(
+            "d*(n) with intervals" + (" (log-log)" if positive else " (log n)")
+            + "; green diamonds: the data's own d*",
+            subtitle=subtitle,
+            subtitleColor="#e45756",
+        ),
     )
 
     # ------------------------------------------------------------------ residuals

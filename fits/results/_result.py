@@ -20,11 +20,14 @@ from numpy.typing import NDArray
 
 from fits.estimate._bootstrap import BootstrapDraws
 from fits.estimate._interval import ConfidenceInterval, check_level, percentile_bounds
+from fits.estimate._lack_of_fit import LackOfFit
+from fits.estimate._model_free import ModelFreeDStar
 from fits.estimate._varpro import Refusal
 from fits.exceptions import RunsFileError
 from fits.model._cells import FitData, prepare_data
 from fits.model._dstar import Surfaces, dstar, make_surfaces, predict_test, shift_exponent
 from fits.model._families import PARAM_DOC, TradeoffModel
+from fits.results._selection import ModelSelection
 from pacbound.exceptions import InvalidParameterError
 
 __all__ = [
@@ -60,6 +63,9 @@ class DStarEstimate:
         locate the optimum there, and the value is not an extrapolation.
     p_bracketed : float or None
         Share of bootstrap refits whose d* is bracketed.
+    data_bracketed : bool or None
+        Whether the data themselves bracket the minimum (the observed best difficulty is
+        interior to the grid); "bracketed" is said only where both the curve and the data do.
     """
 
     n: float
@@ -67,6 +73,12 @@ class DStarEstimate:
     interval: ConfidenceInterval | None
     bracketed: bool
     p_bracketed: float | None = None
+    data_bracketed: bool | None = None
+
+    @property
+    def located(self) -> bool:
+        """Bracketed by the fitted curve and, where known, by the data."""
+        return self.bracketed and self.data_bracketed is not False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +87,7 @@ class DStarEstimate:
             "interval": None if self.interval is None else self.interval.to_dict(),
             "bracketed": self.bracketed,
             "p_bracketed": self.p_bracketed,
+            "data_bracketed": self.data_bracketed,
         }
 
     @classmethod
@@ -90,7 +103,12 @@ class DStarEstimate:
                 else ConfidenceInterval(obj["low"], obj["high"], level)
             )
         return cls(
-            float(obj["n"]), float(obj["value"]), ci, bool(obj["bracketed"]), obj.get("p_bracketed")
+            float(obj["n"]),
+            float(obj["value"]),
+            ci,
+            bool(obj["bracketed"]),
+            obj.get("p_bracketed"),
+            obj.get("data_bracketed"),
         )
 
     def as_row(self) -> dict[str, Any]:
@@ -105,11 +123,17 @@ class DStarEstimate:
             "level": None if ci is None else ci.level,
             "bracketed": self.bracketed,
             "p_bracketed": self.p_bracketed,
+            "data_bracketed": self.data_bracketed,
         }
 
     def __str__(self) -> str:
         ci = "" if self.interval is None else f" {self.interval}"
-        edge = "" if self.bracketed else " (edge, not bracketed)"
+        if not self.bracketed:
+            edge = " (edge, not bracketed)"
+        elif self.data_bracketed is False:
+            edge = " (curve interior, but the observed best is on the grid edge: not bracketed by the data)"
+        else:
+            edge = ""
         return f"d*(n={self.n:g}) = {self.value:.4g}{ci}{edge}"
 
 
@@ -236,6 +260,14 @@ class FitResult:
         Cross-validation folds.
     config : dict
         Loss, f_scale, weights, grid, bounds, excluded runs, bootstrap, versions.
+    lack_of_fit : LackOfFit or None
+        The pure-error test of the model's form against the runs' own replicate noise.
+    model_free : tuple of ModelFreeDStar
+        The data's own d* per budget (observed best, its resampling probabilities, a local
+        parabola with its interval, and whether the data bracket it).
+    model_selection : ModelSelection or None
+        With several model families: their AICc weights and the model-averaged d*(n) whose
+        bootstrap refits choose the family each time.
     """
 
     model: TradeoffModel
@@ -268,6 +300,19 @@ class FitResult:
     data: FitData = field(repr=False, compare=False)
     surfaces: Surfaces = field(repr=False, compare=False)
     draws: BootstrapDraws | None = field(default=None, repr=False, compare=False)
+    lack_of_fit: LackOfFit | None = None
+    model_free: tuple[ModelFreeDStar, ...] = ()
+    model_selection: ModelSelection | None = None
+
+    @property
+    def forward_predictions(self) -> list[dict[str, Any]]:
+        """The forward-chaining folds of the theory: fitted on the smaller budgets, each predicts
+        the next one's d* (with its interval) and is compared with the observed best."""
+        return [
+            dict(r)
+            for r in self.cv
+            if r.get("scheme") == "forward" and r.get("model") == "theory" and r.get("status") == "ok"
+        ]
 
     # ------------------------------------------------------------------ predictions
     @property
@@ -339,6 +384,8 @@ class FitResult:
             dd, bb, _ = dstar(self.model, self.draws.theta, self.draws.amps, surf, budgets)
             lows, highs = percentile_bounds(dd, level)
             p_br = bb.mean(axis=0)
+        # the data's own bracketing is known at the observed budgets only
+        data_status = {e.n: e.status == "bracketed" for e in self.model_free}
         return tuple(
             DStarEstimate(
                 float(budgets[j]),
@@ -348,6 +395,7 @@ class FitResult:
                 else ConfidenceInterval(float(lows[j]), float(highs[j]), level),
                 bool(br[0, j]),
                 None if p_br is None else float(p_br[j]),
+                data_status.get(float(budgets[j])),
             )
             for j in range(len(budgets))
         )
@@ -439,6 +487,12 @@ class FitResult:
             "p_increase": self.p_increase,
             "p_monotone": self.p_monotone,
             "verdict": {"code": self.verdict_code, "text": self.verdict},
+            "lack_of_fit": None if self.lack_of_fit is None else self.lack_of_fit.to_dict(),
+            "model_free": [e.to_dict() for e in self.model_free],
+            "model_selection": None
+            if self.model_selection is None
+            else self.model_selection.to_dict(),
+            "forward_predictions": self.forward_predictions,
             "comparison": [dict(r) for r in self.comparison],
             "cv": {"folds": [dict(r) for r in self.cv], "summary": summarize_cv(list(self.cv))},
             "config": dict(self.config),
@@ -477,6 +531,7 @@ class FitResult:
             weights=cfg["weights"],
             complexity=model.spec.measured,
             min_budgets=1,
+            max_bins=int(cfg.get("max_bins", 0)),  # files from before binning: none
         )
         surfaces = make_surfaces(data, model, cfg["train_model"])
         draws = None
@@ -540,6 +595,13 @@ class FitResult:
             data=data,
             surfaces=surfaces,
             draws=draws,
+            lack_of_fit=None
+            if obj.get("lack_of_fit") is None
+            else LackOfFit.from_dict(obj["lack_of_fit"]),
+            model_free=tuple(ModelFreeDStar.from_dict(e) for e in obj.get("model_free", ())),
+            model_selection=None
+            if obj.get("model_selection") is None
+            else ModelSelection.from_dict(obj["model_selection"]),
         )
 
 

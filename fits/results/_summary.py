@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fits.estimate._varpro import Refusal
 from fits.model._families import PARAM_DOC
+
+if TYPE_CHECKING:  # a type only: _result imports this module when it renders
+    from fits.results._result import FitResult
 
 
 def _g(x: Any, digits: int = 4) -> str:
@@ -32,7 +35,7 @@ _CV_HEADER = [
 ]
 
 
-def _sections(res: Any) -> dict[str, Any]:
+def _sections(res: FitResult) -> dict[str, Any]:
     """The pieces of the summary, shared by the text and HTML renderings; tables are
     ``(header, rows)`` pairs of strings."""
     from fits.estimate._crossval import summarize_cv
@@ -50,6 +53,14 @@ def _sections(res: Any) -> dict[str, Any]:
         f"{len(res.data.n_levels)} budgets); {res.nparams} parameters; d_ref = {_g(res.model.d_ref)}; "
         f"AICc {_g(res.aicc, 6)}; optimiser: {'converged' if res.success else 'not converged'}",
     ]
+    binning = getattr(res.data, "binning", None)
+    if binning:
+        head.append(
+            f"difficulty binned: {sum(binning['distinct'])} distinct difficulties at "
+            f"{len(binning['budgets'])} budgets quantile-binned within each budget into at most "
+            f"{binning['max_bins']} bins ({sum(binning['bins'])} cells at their runs' mean "
+            "difficulty; max_bins 0 keeps every value)"
+        )
     if res.draws is not None:
         flagged = int((res.draws.flags != Refusal.OK).sum())
         head.append(
@@ -67,10 +78,60 @@ def _sections(res: Any) -> dict[str, Any]:
     params = [
         [k, _g(v, 6), *(_ci(res.intervals.get(k))), PARAM_DOC[k]] for k, v in res.params.items()
     ]
-    dstar = [
-        [f"{e.n:g}", _g(e.value), *_ci(e.interval), _g(e.bracketed), _g(e.p_bracketed, 3)]
-        for e in res.d_star
+    free = {e.n: e for e in res.model_free}
+    dstar = []
+    for e in res.d_star:
+        row = [f"{e.n:g}", _g(e.value), *_ci(e.interval), _g(e.bracketed), _g(e.p_bracketed, 3)]
+        f = free.get(e.n)
+        if f is not None:
+            row += [
+                f"{f.observed_best:g} ({f.best_probability.get(f.observed_best, 0.0):.0%})",
+                _g(f.smooth, 3),
+                *_ci(f.interval),
+                f.status,
+            ]
+        dstar.append(row)
+    dstar_header = ["n", "d*", f"{pct} low", f"{pct} high", "curve interior", "P(interior)"]
+    if res.model_free:
+        dstar_header += ["data: best d (P)", "local d*", f"{pct} low", f"{pct} high", "data"]
+    lof = "" if res.lack_of_fit is None else res.lack_of_fit.verdict
+    if res.lack_of_fit is not None and res.lack_of_fit.testable:
+        lof += f" ({res.lack_of_fit.method})"
+    forward = []
+    for r in res.forward_predictions:
+        ci = (
+            f" [{_g(r['dstar_low'], 3)}, {_g(r['dstar_high'], 3)}]"
+            if r.get("dstar_low") is not None
+            else ""
+        )
+        local = free.get(float(r["held_out_n"]))
+        observed = f"observed best {r['dstar_obs']:g}"
+        if local is not None:
+            observed += f" (the data's local d* {_g(local.smooth, 3)}, {local.status})"
+        hit = ""
+        if "in_interval" in r and local is not None:
+            hit = "; the interval " + (
+                "covers" if r["dstar_low"] <= local.smooth <= r["dstar_high"] else "misses"
+            ) + " the data's local d*"
+        forward.append(
+            f"fitted on n = {', '.join(f'{b:g}' for b in r['train_budgets'])}: predicted "
+            f"d*({r['held_out_n']:g}) = {_g(r['dstar_pred'], 3)}{ci}, {observed}{hit}"
+        )
+    held = [
+        r
+        for r in res.cv
+        if r.get("model") == "theory" and "in_interval" in r and float(r["held_out_n"]) in free
     ]
+    coverage = ""
+    if held:
+        inside = sum(
+            r["dstar_low"] <= free[float(r["held_out_n"])].smooth <= r["dstar_high"] for r in held
+        )
+        coverage = (
+            f"coverage of the held-out d* intervals ({pct}) over the {len(held)} "
+            f"cross-validation folds: {inside} of {len(held)} cover the data's local d* "
+            f"({sum(bool(r['in_interval']) for r in held)} cover the observed best grid point)"
+        )
     comp = [
         [
             r["model"],
@@ -115,7 +176,10 @@ def _sections(res: Any) -> dict[str, Any]:
         "rate": rate,
         "head": head,
         "params": (["param", "estimate", f"{pct} low", f"{pct} high", "meaning"], params),
-        "dstar": (["n", "d*", f"{pct} low", f"{pct} high", "bracketed", "P(bracketed)"], dstar),
+        "dstar": (dstar_header, dstar),
+        "lof": lof,
+        "forward": forward,
+        "coverage": coverage,
         "comp": (_COMPARISON_HEADER, comp),
         "cv": (_CV_HEADER, cv),
         "shift": shift,
@@ -136,12 +200,13 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def render_text(res: Any) -> str:
+def render_text(res: FitResult) -> str:
     s = _sections(res)
     parts = [
         "\n".join(s["head"]),
         _table(*s["params"]),
-        f"d*(n) ({res.d_star_method}):\n" + _table(*s["dstar"]),
+        *([s["lof"]] if s["lof"] else []),
+        f"d*(n): the model's ({res.d_star_method}) beside the data's own:\n" + _table(*s["dstar"]),
         *([s["rate"]] if s["rate"] else []),
         f"shift exponent d log d*/d log n: {s['shift']}; "
         f"P(d* increases from the smallest to the largest budget) = {_g(res.p_increase, 3)}; "
@@ -157,6 +222,14 @@ def render_text(res: Any) -> str:
             "cross-validation over budgets (MAE and bias of the predicted test metric):\n"
             + _table(*s["cv"])
         )
+    if s["forward"]:
+        parts.append(
+            "forward prediction (fit the smaller budgets, predict the next):\n"
+            + "\n".join(s["forward"])
+            + (f"\n{s['coverage']}" if s["coverage"] else "")
+        )
+    if res.model_selection is not None:
+        parts.append(str(res.model_selection))
     parts.append("verdict: " + res.verdict)
     return "\n\n".join(parts) + "\n"
 
@@ -169,14 +242,15 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(res: Any) -> str:
+def render_html(res: FitResult) -> str:
     s = _sections(res)
     parts = [
         "<div class='fit-summary'>",
         "<p>" + "<br>".join(html.escape(h) for h in s["head"]) + "</p>",
         "<h3>Parameters</h3>",
         _html_table(*s["params"]),
-        f"<h3>d*(n) ({html.escape(res.d_star_method)})</h3>",
+        *([f"<p class='lack-of-fit'><b>{html.escape(s['lof'])}</b></p>"] if s["lof"] else []),
+        f"<h3>d*(n): the model's ({html.escape(res.d_star_method)}) beside the data's own</h3>",
         _html_table(*s["dstar"]),
         *([f"<p>{html.escape(s['rate'])}</p>"] if s["rate"] else []),
         f"<p>shift exponent d log d*/d log n: {html.escape(s['shift'])}; P(d* increases) = "
@@ -186,5 +260,11 @@ def render_html(res: Any) -> str:
         parts += ["<h3>Model comparison (AICc)</h3>", _html_table(*s["comp"])]
     if s["cv"][1]:
         parts += ["<h3>Cross-validation over budgets</h3>", _html_table(*s["cv"])]
+    if s["forward"]:
+        parts += ["<h3>Forward prediction</h3>", "<ul>"]
+        parts += [f"<li>{html.escape(line)}</li>" for line in s["forward"]]
+        parts += ["</ul>", *([f"<p>{html.escape(s['coverage'])}</p>"] if s["coverage"] else [])]
+    if res.model_selection is not None:
+        parts += ["<h3>Model families</h3>", f"<pre>{html.escape(str(res.model_selection))}</pre>"]
     parts += [f"<p class='verdict'><b>Verdict.</b> {html.escape(res.verdict)}</p>", "</div>"]
     return "\n".join(parts)

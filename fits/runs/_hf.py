@@ -210,7 +210,9 @@ def read_hf_folder(
     """Read one run folder (Trainer/TRL, LlamaFactory or a sweep run) into a :class:`RunRecord`.
 
     The run's own root files come first; a folder with no ``trainer_state.json`` of its own
-    uses the one of its last ``checkpoint-*`` folder (and says so in a warning). Besides the
+    uses the one of its last ``checkpoint-*`` folder (and says so in a warning). LlamaFactory's
+    ``trainer_log.jsonl`` repeats the state's ``log_history``, so it is read only when the
+    folder has no ``trainer_state.json`` of its own. Besides the
     last value of every logged key, the record holds ``train_loss_logged``: the logged
     training loss smoothed over the last logging window
     (:func:`~fits.runs._record.smoothed_logged_loss`), and ``train_loss_last``, the last
@@ -254,7 +256,9 @@ def read_hf_folder(
     rec.names = [p for p in reversed(folder.parts) if p and p != folder.anchor]
     extra: dict[str, Any] = {}
     lf_losses: tuple[list[Any], list[Any]] = ([], [])
-    if has_lf:
+    # LlamaFactory's log repeats the root trainer_state.json's log_history; read it only when
+    # that state is missing or a checkpoint's (the log is then the more recent record)
+    if has_lf and "trainer_state.json" not in names:
         lf = read_llamafactory_log(join(root, "trainer_log.jsonl"))
         steps = lf.pop("_steps", None)
         total = lf.pop("_total_steps", None)
@@ -397,8 +401,10 @@ def check_adapter_config(
             f"{', '.join(sorted(map(str, conf))[:8])}); it is ignored as an adapter."
         )
         return
+    if has_weights is False:
+        return
     weights = os.path.join(os.path.dirname(path), "adapter_model.safetensors")
-    if not (os.path.isfile(weights) if has_weights is None else has_weights):
+    if has_weights is None and not os.path.isfile(weights):
         return
     try:
         names = _safetensors_names(weights)
@@ -444,8 +450,9 @@ def read_lm_eval_results(path: str) -> dict[str, float]:
     The file holds ``{"results": {task: {"acc,none": ..., "acc_stderr,none": ..., ...}},
     "config": ..., "versions": ..., ...}`` (older versions: ``"acc"`` without the filter
     suffix). Each task's first metric among ``acc``, ``exact_match``, ``acc_norm``, ``f1``,
-    ``mc2``, ``em`` (the ``none`` filter, else the first filter) is its accuracy; a task named
-    like the test slice is then the run's ``test_acc`` (:func:`~fits.runs.metrics_to_columns`).
+    ``mc2``, ``em`` (the ``none`` filter, else the first filter by name) is its accuracy; a task
+    named like the test slice is then the run's ``test_acc``
+    (:func:`~fits.runs.metrics_to_columns`).
     """
     data = read_json(path)
     results = data.get("results") if isinstance(data, dict) else None

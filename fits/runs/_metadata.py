@@ -36,6 +36,7 @@ TEXT_FIELDS = {
     "source",
     "train_loss_source",
 }
+_NOT_FLOAT = INT_FIELDS | TEXT_FIELDS
 
 
 class FolderPattern:
@@ -125,6 +126,8 @@ def is_missing(value: Any) -> bool:
 
 def coerce_value(field_: str, value: Any, where: str) -> Any:
     """Convert a metadata or metric value to the column's type, or raise naming ``where``."""
+    if type(value) is float and value == value and field_ not in _NOT_FLOAT:
+        return value  # the common case: a finite float metric (fast path)
     if is_missing(value):
         return None
     if field_ in TEXT_FIELDS:

@@ -97,38 +97,70 @@ def sweep_charts(runs: pd.DataFrame) -> dict[str, Any]:
 
 
 def theory_charts(result) -> dict:
-    """Two Altair charts: the bound beside the observed test error, and d*(n) of each.
+    """Three Altair charts: the bound terms, the in-distribution certificate, and d*(n).
 
-    ``bound``: per budget (columns) and budget mode (rows), against difficulty d: the observed
-    test error, the training error, the certified bound, the plug-in bound and the TV term;
-    a rule marks 1 (above it the bound is vacuous). ``dstar``: the empirical d*(n) beside the
-    minimisers over d of the certified and plug-in bounds.
+    ``theory_bound``: per budget (columns) and budget mode (rows), against difficulty d: the
+    observed test error, the training error, the in-distribution certificate, the test bound
+    (certificate + TV), the plug-in test bound and the TV term; a rule marks 1 (above it a
+    bound is vacuous). ``theory_certificate``: the in-distribution certificate alone beside
+    the observed in-distribution and training errors, on [0, 1], so that it stays readable
+    where the test bound is vacuous because training error + TV is already >= 1 (d = 6, 8).
+    ``theory_dstar``: the empirical d*(n) beside the minimisers over d of the certified and
+    plug-in bounds.
     """
     import altair as alt
 
     cell = result.per_cell
-    series = {
-        "test_error": "observed test error",
-        "train_error": "training error",
-        "bound": "certified bound",
-        "plugin_bound": "plug-in bound",
-        "tv": "TV term (extrapolation)",
+    facets = {
+        "column": alt.Column("n:O", title="budget n"),
+        "row": alt.Row("budget_mode:N", title="budget mode"),
     }
-    present = {c: label for c, label in series.items() if cell[c].notna().any()}
-    long = _labelled_long(cell, ["budget_mode", "n", "difficulty"], present, "term", "value")
-    top = max(1.05, float(np.nanmax(long["value"])) * 1.05)
-    base = alt.Chart().encode(
-        x=alt.X("difficulty:Q", title="training difficulty d"),
-        y=alt.Y("value:Q", title="error / bound", scale=alt.Scale(domain=[0, top], clamp=True)),
-        color=alt.Color("term:N", title=None),
-    )
-    lines = base.mark_line(point=True)
     rule = alt.Chart().mark_rule(strokeDash=[4, 3], color="gray").encode(y=alt.datum(1.0))
-    bound = (
-        alt.layer(lines, rule, data=long)
-        .properties(width=180, height=180)
-        .facet(column=alt.Column("n:O", title="budget n"), row=alt.Row("budget_mode:N"))
-        .properties(title="PAC-Bayes bound terms against the observed test error")
+
+    def panel(series: dict[str, str], top: float | None, title: str):
+        present = {c: label for c, label in series.items() if c in cell and cell[c].notna().any()}
+        long = _labelled_long(cell, ["budget_mode", "n", "difficulty"], present, "term", "value")
+        if top is None:
+            top = max(1.05, float(np.nanmax(long["value"])) * 1.05)
+        lines = (
+            alt.Chart()
+            .encode(
+                x=alt.X("difficulty:Q", title="training difficulty d"),
+                y=alt.Y(
+                    "value:Q", title="error / bound", scale=alt.Scale(domain=[0, top], clamp=True)
+                ),
+                color=alt.Color("term:N", title=None),
+            )
+            .mark_line(point=True)
+        )
+        return (
+            alt.layer(lines, rule, data=long)
+            .properties(width=180, height=180)
+            .facet(**facets)
+            .properties(title=title)
+        )
+
+    bound = panel(
+        {
+            "test_error": "observed test error",
+            "train_error": "training error",
+            "certificate": "in-distribution certificate",
+            "bound": "test bound (certificate + TV)",
+            "plugin_bound": "plug-in test bound",
+            "tv": "TV term (extrapolation)",
+        },
+        None,
+        "PAC-Bayes bound terms against the observed test error",
+    )
+    certificate = panel(
+        {
+            "in_dist_error": "observed in-distribution error",
+            "train_error": "training error",
+            "certificate": "in-distribution certificate",
+            "plugin_certificate": "plug-in certificate",
+        },
+        1.05,
+        "In-distribution certificate (no TV term) against the in-distribution error",
     )
     ds = _labelled_long(
         result.dstar,
@@ -152,4 +184,4 @@ def theory_charts(result) -> dict:
         )
         .properties(width=320, height=220, title="d*(n): data against the bound")
     )
-    return {"theory_bound": bound, "theory_dstar": dstar}
+    return {"theory_bound": bound, "theory_certificate": certificate, "theory_dstar": dstar}

@@ -12,7 +12,13 @@ The folder receives, in order:
 3. ``trainer_state.json`` (``Trainer.save_state``) whose ``log_history`` is the real training
    log, with the evaluation appended through ``Trainer.log``;
 4. ``weight_stats.parquet`` / ``.json`` (:func:`measurement.weight_statistics` against the
-   base; for LoRA, of the adapter on top of the base).
+   base; for LoRA, of the adapter on top of the base, its adapter-space prior centred at the
+   initialisation below).
+
+For LoRA the adapter's initialisation is recorded before training, so that the adapter-space
+prior can be centred at it (:func:`measurement.adapter_prior_centre`): ``adapter_init/`` (the
+adapter as peft initialised it, a PEFT adapter folder) and ``adapter_seed.json``
+(``{"seed": s}``, the seed set right before the base model was loaded and peft drew A₀).
 
 Loss is on completion tokens only (prompt and padding labels are -100).
 """
@@ -115,6 +121,8 @@ def train_one(
     )
     from transformers.utils import logging as hf_logging
 
+    from pacbound.support import write_json
+
     hf_logging.disable_progress_bar()
     t_start = time.perf_counter()
     cpu_start = time.process_time()
@@ -141,6 +149,9 @@ def train_one(
                 task_type="CAUSAL_LM",
             ),
         )
+        # the data-free initialisation θ₀, the adapter-space prior's centre
+        model.save_pretrained(str(Path(out_dir) / "adapter_init"))
+        write_json(Path(out_dir) / "adapter_seed.json", {"seed": int(run.seed)})
     records = task.train_records(difficulty, run.n, run.seed)
     max_length = spec["task.max_length"] if task.kind == "dataset" else None
     prompts, comps = encode_records(tok, records, max_length)
@@ -237,7 +248,9 @@ def train_one(
     from measurement import weight_statistics
 
     if spec["train.finetune"] == "lora":
-        stats = weight_statistics(base_dir, adapter=out_dir)
+        stats = weight_statistics(
+            base_dir, adapter=out_dir, adapter_init=Path(out_dir) / "adapter_init"
+        )
     else:
         stats = weight_statistics(base_dir, out_dir)
     stats.save(out_dir)

@@ -10,6 +10,9 @@ Validation (one error template: the argument in backticks, the constraint, the v
 Files (nothing half-written: temporary file or folder, then an atomic rename):
     :func:`atomic_path`, :func:`atomic_dir`, :func:`atomic_write_text`, :func:`write_json`,
     :func:`to_jsonable`, :func:`read_jsonl_records`, :func:`chmod_like_new`.
+Outputs that cannot destroy inputs: :func:`check_output_path` (refuse an output that is,
+    contains or is inside an input, or a folder the toolkit did not write),
+    :func:`mark_output_dir`, :data:`OUTPUT_MARKER`.
 Tables (one reader and one writer; the suffix picks the format, one of
     :data:`TABLE_SUFFIXES` = .csv, .tsv, .jsonl, .json, .parquet, .pq):
     :func:`read_table`, :func:`write_table`, :func:`table_format`.
@@ -52,6 +55,10 @@ _EXPORTS = {
             "write_json",
         ],
         "pacbound.support._io",
+    ),
+    **dict.fromkeys(
+        ["OUTPUT_MARKER", "check_output_path", "mark_output_dir"],
+        "pacbound.support._outputs",
     ),
     **dict.fromkeys(
         ["TABLE_SUFFIXES", "read_table", "table_format", "write_table"],

@@ -9,12 +9,16 @@ command functions, so that ``tradeoff --help`` and the pure-math commands stay f
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import inspect
 import json
+import math
 import sys
 import textwrap
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -25,6 +29,7 @@ from pacbound.support._io import to_jsonable
 
 __all__ = [
     "EXIT_USAGE",
+    "guarded",
     "parse_assignments",
     "parse_float",
     "parse_float_list",
@@ -39,22 +44,123 @@ __all__ = [
 EXIT_USAGE = 2
 
 
+# errors a bad input file raises in the libraries the toolkit reads with: the message of each
+# says what is wrong, so the command prints it on one line (with the file, when known)
+_BAD_FILE_ERRORS: tuple[type[BaseException], ...] = (UnicodeError, json.JSONDecodeError)
+
+
+def _bad_file_errors() -> tuple[type[BaseException], ...]:
+    errors = list(_BAD_FILE_ERRORS)
+    import pickle
+    import zipfile
+
+    errors += [pickle.UnpicklingError, zipfile.BadZipFile, EOFError]
+    for module, name in (
+        ("safetensors", "SafetensorError"),
+        ("pyarrow", "ArrowException"),
+        ("yaml", "YAMLError"),
+        ("tomllib", "TOMLDecodeError"),
+    ):
+        mod = sys.modules.get(module)
+        if mod is not None and isinstance(getattr(mod, name, None), type):
+            errors.append(getattr(mod, name))
+    return tuple(errors)
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _os_error_line(exc: OSError) -> str:
+    name = getattr(exc, "filename", None)
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        what = {
+            errno.ENOSPC: "no space left on the device",
+            errno.EFBIG: "file too large (a file-size limit was reached)",
+            errno.EDQUOT: "disk quota exceeded",
+        }[exc.errno]
+        where = f" writing {name}" if name else ""
+        return f"{what}{where}; the partial output was removed."
+    if exc.errno == errno.ELOOP:
+        return f"too many levels of symbolic links (a symlink loop): {name or exc}"
+    if exc.strerror:
+        return f"{exc.strerror}: {name}" if name else exc.strerror
+    return str(exc)
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn user errors into one stderr line and exit status 2."""
+    """Turn user errors into one stderr line and exit status 2.
+
+    Caught: the toolkit's :class:`~pacbound.exceptions.TradeoffError`; operating-system
+    errors (missing file, permission, full disk, file-size limit, symlink loop); and the
+    errors of a malformed input file (not UTF-8, bad JSON, truncated pickle, zip, safetensors
+    or parquet file). A ``KeyboardInterrupt`` exits with status 130.
+    """
     try:
         yield
+    except (typer.Exit, typer.Abort):
+        raise
     except TradeoffError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {_one_line(str(exc), 2000)}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
-        name = getattr(exc, "filename", None)
-        what = f"{exc.strerror}: {name}" if name else str(exc)
-        typer.echo(f"error: {what}", err=True)
+    except OSError as exc:
+        typer.echo(f"error: {_one_line(_os_error_line(exc))}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except RuntimeError as exc:
+        if "symlink loop" not in str(exc).lower():
+            raise
+        typer.echo(f"error: {_one_line(str(exc))}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
+    except Exception as exc:
+        if not isinstance(exc, _bad_file_errors()):
+            raise
+        if isinstance(exc, UnicodeDecodeError):
+            text = f"an input file is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        else:
+            text = f"an input file is malformed: {type(exc).__name__}: {exc}"
+        typer.echo(f"error: {_one_line(text)}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def _current_context() -> Any:
+    try:  # typer >= 0.2x vendors click as typer._click
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - older typer on top of click
+        from click import get_current_context
+    return get_current_context(silent=True)
+
+
+def _refuse_nan(kwargs: dict[str, Any]) -> None:
+    """Refuse a NaN given to a float option or argument of the running command."""
+    for key, value in kwargs.items():
+        if isinstance(value, float) and math.isnan(value):
+            flag = key
+            ctx = _current_context()
+            for param in ctx.command.params if ctx is not None else ():
+                if param.name == key:
+                    flag = param.opts[0] if param.opts else key
+            raise InvalidParameterError(f"`{flag}` must be a number; got nan.")
+
+
+def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a command body: NaN options refused, library warnings printed as one
+    ``warning:`` line each on stderr, user errors as one ``error:`` line and exit status 2.
+
+    :func:`make_app`'s apps apply it to every command they register.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with user_errors(), warnings_to_stderr():
+            _refuse_nan(kwargs)
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def print_json(obj: Any) -> None:
@@ -73,19 +179,47 @@ def print_result(
         typer.echo(str(result) if text is None else text)
 
 
+_TOOLKIT_DIRS = tuple(
+    str(Path(__file__).resolve().parents[2] / pkg) for pkg in ("pacbound", "measurement", "fits")
+)
+
+
+def _shown(w: warnings.WarningMessage, categories: tuple[type[Warning], ...]) -> bool:
+    if categories:
+        return issubclass(w.category, categories)
+    if issubclass(w.category, UserWarning):
+        return True
+    # a RuntimeWarning is shown when the toolkit raised it (numpy's divide-by-zero are not)
+    return issubclass(w.category, RuntimeWarning) and str(w.filename).startswith(_TOOLKIT_DIRS)
+
+
 @contextlib.contextmanager
 def warnings_to_stderr(*categories: type[Warning]) -> Iterator[None]:
-    """Record the warnings raised in the block; afterwards print each distinct one of
-    ``categories`` (default: ``UserWarning``) as one ``warning:`` line on stderr."""
+    """Record the warnings raised in the block; afterwards print each distinct one as one
+    ``warning:`` line on stderr.
+
+    Printed: the warnings of ``categories``; by default every ``UserWarning`` and the
+    ``RuntimeWarning``s raised by the toolkit itself. Nothing is printed when the block fails
+    with an error (exit status 2), so that a failing command prints its one error line only.
+    """
+    failed = False
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        yield
-    seen: set[str] = set()
-    for w in caught:
-        text = str(w.message)
-        if issubclass(w.category, categories or (UserWarning,)) and text not in seen:
-            seen.add(text)
-            typer.echo(f"warning: {text}", err=True)
+        try:
+            yield
+        except typer.Exit as exc:
+            failed = exc.exit_code == EXIT_USAGE
+            raise
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            seen: set[str] = set()
+            for w in caught if not failed else ():
+                text = _one_line(str(w.message), 2000)
+                if _shown(w, categories) and text not in seen:
+                    seen.add(text)
+                    typer.echo(f"warning: {text}", err=True)
 
 
 def split_names(text: str | None) -> list[str]:
@@ -103,7 +237,10 @@ def parse_float_list(text: str, name: str) -> list[float]:
     out = []
     for item in items:
         try:
-            out.append(float(item))
+            value = float(item)
+            if math.isnan(value):
+                raise ValueError(item)
+            out.append(value)
         except ValueError:
             raise InvalidParameterError(
                 f"`{name}` must be a number or a comma-separated list of numbers; got {item!r}."
@@ -218,14 +355,22 @@ class _ReflowedCommand(TyperCommand):
 class _ToolkitTyper(typer.Typer):
     def command(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("cls", _ReflowedCommand)
-        return super().command(*args, **kwargs)
+        register = super().command(*args, **kwargs)
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            register(guarded(func))
+            return func
+
+        return decorator
 
 
 def make_app(**kwargs: Any) -> typer.Typer:
     """A Typer app with the toolkit's conventions.
 
     No shell-completion options; help rendered in rich mode, with the lines of each prose
-    paragraph joined so that the terminal wraps them (indented example lines are kept).
+    paragraph joined so that the terminal wraps them (indented example lines are kept). Every
+    command body runs inside :func:`guarded`: bad input exits with status 2 and one line on
+    stderr, library warnings print as one ``warning:`` line each.
     """
     kwargs.setdefault("add_completion", False)
     kwargs.setdefault("rich_markup_mode", "rich")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from pacbound.exceptions import InputFileError
+from pacbound.support._outputs import OUTPUT_MARKER
 
 __all__ = [
     "atomic_dir",
@@ -77,13 +78,17 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; rename it onto ``path`` when the block succeeds.
 
-    An existing folder at ``path`` is replaced only after the new one is complete.
+    An existing folder at ``path`` is replaced only after the new one is complete. The new
+    folder holds the empty marker file ``.sft-tradeoff-output`` (it says the toolkit wrote
+    the folder, so that a later command may replace it; see
+    :func:`~pacbound.support.check_output_path`).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        (tmp / OUTPUT_MARKER).touch()
         chmod_like_new(tmp, directory=True)
         if target.exists():
             old = target.with_name(f".{target.name}.old")

@@ -233,7 +233,7 @@ def test_mlflow_unfinished_runs_and_stale_evals_warn(mlflow_store):
     with pytest.warns(
         UserWarning, match="last evaluation is at step 2 but training ended at step 4"
     ):
-        row = load_runs(f"mlflow:s@{mlflow_store}").iloc[0]
+        row = load_runs(f"mlflow:s@{mlflow_store}", train_metric="eval").iloc[0]
     assert row["test_loss"] == 1.0 and row["steps"] == 4
     # MLflow's system metrics count samples, not training steps
     history = [

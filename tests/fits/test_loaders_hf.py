@@ -82,7 +82,8 @@ def test_checkpoint_fallback_uses_last_checkpoint_state(trainer_run, tmp_path):
     (run / "trainer_state.json").unlink()
     (run / "all_results.json").unlink()
     (run / "runs" / "Nov25_host").mkdir(parents=True)  # a TensorBoard logdir is not a sweep
-    row = load_runs(run, pattern=PATTERN).iloc[0]
+    with pytest.warns(UserWarning, match=r"no trainer_state.json of its own; .*\(checkpoint-4\)"):
+        row = load_runs(run, pattern=PATTERN).iloc[0]
     state = json.loads((run / "checkpoint-4" / "trainer_state.json").read_text())
     last = [e for e in state["log_history"] if "eval_test_loss" in e][-1]
     assert row["test_loss"] == pytest.approx(last["eval_test_loss"])

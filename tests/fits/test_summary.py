@@ -10,7 +10,11 @@ def test_summary_sections(small_fit):
     for needle in (
         "Tradeoff fit: mcallester gap, K=power, T=power, n^-1/2",
         "95% low",
-        "d*(n) (bounded search)",
+        "d*(n): the model's (bounded search) beside the data's own",
+        "lack of fit: F(",
+        "data: best d (P)",
+        "forward prediction (fit the smaller budgets, predict the next)",
+        "cross-validation folds",
         "shift exponent",
         "model comparison",
         "cross-validation over budgets",

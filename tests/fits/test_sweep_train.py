@@ -62,3 +62,14 @@ def test_train_one_writes_a_standard_hf_run_folder(tmp_path, finetune):
     assert len(moved) > 0
     if finetune == "lora":
         assert set(moved["kind"]) == {"lora"}
+        # the initialisation is recorded, and the adapter-space prior is centred at it: A
+        # moved much less from its initial value than from 0
+        from measurement import adapter_prior_centre
+
+        assert json.loads((tmp_path / "adapter_seed.json").read_text()) == {"seed": run.seed}
+        centre = adapter_prior_centre(tmp_path)
+        assert centre.kind == "recorded" and centre.path == str(tmp_path / "adapter_init")
+        adapter = pd.read_parquet(tmp_path / "adapter_stats.parquet")
+        a_rows = adapter[adapter["kind"] == "lora_A"]
+        assert len(a_rows) > 0 and (a_rows["sq_base"] > 0).all()
+        assert a_rows["sq_delta"].sum() < 0.1 * a_rows["sq_finetuned"].sum()

@@ -49,8 +49,11 @@ def test_terms_are_the_exact_quantities(theory):
         q = float(kl_inv_upper(row["gibbs_mean"], math.log(3 / 0.025) / 3))
         assert row["q_cert"] == pytest.approx(q)
         gen = kl_bound(q, row["kl"], int(row["n"]), 0.025, union={"sigma grid": 3}).value
-        assert row["bound"] == pytest.approx(gen + row["tv"])
+        # the in-distribution certificate is reported apart from the test bound (+ TV)
+        assert row["certificate"] == pytest.approx(gen)
+        assert row["bound"] == pytest.approx(row["certificate"] + row["tv"])
         assert row["vacuous"] == (row["bound"] >= 1)
+        assert row["certificate_vacuous"] == (row["certificate"] >= 1)
         # the observed decomposition test = train + gen_gap + ext_gap, and ext_gap <= TV exactly
         assert row["train_error"] + row["gen_gap"] + row["ext_gap"] == pytest.approx(
             row["test_error"]
@@ -83,9 +86,52 @@ def test_tables_notes_and_files(theory, tmp_path):
     from fits.sweep._charts import theory_charts
 
     charts = theory_charts(res)
-    assert set(charts) == {"theory_bound", "theory_dstar"}
+    assert set(charts) == {"theory_bound", "theory_certificate", "theory_dstar"}
     files = save_chart(charts["theory_bound"], tmp_path / "bound")
     assert files["png"].stat().st_size > 1000
+    # the certificate in JSON and both CSV files, and its own note
+    assert {"certificate", "bound", "tv"} <= set(data["per_cell"][0])
+    assert "certificate" in (tmp_path / "theory_per_cell.csv").read_text().splitlines()[0]
+    assert any(note.startswith("The in-distribution certificate") for note in res.notes)
+    text = str(res)
+    assert "certificate(in-dist)" in text and "test_bound(+TV)" in text
+    # a theory.json written before the certificate had its name still loads
+    old = json.loads(path.read_text())
+    for key in ("per_sigma", "per_run", "per_cell"):
+        for rec in old[key]:
+            rec["gen_bound"] = rec.pop("certificate")
+    path.write_text(json.dumps(old))
+    assert np.allclose(
+        TheoryResult.load(tmp_path).per_cell["certificate"], res.per_cell["certificate"]
+    )
+
+
+def test_the_certificate_stays_visible_where_the_test_bound_is_vacuous(theory):
+    """d = 6, 8: training error + TV >= 1, so only the in-distribution part carries information."""
+    import dataclasses
+
+    from fits.experiments._theory import _notes
+    from fits.sweep._charts import theory_charts
+
+    _, res = theory
+    per_run = res.per_run.copy()
+    per_cell = res.per_cell.copy()
+    for frame in (per_run, per_cell):
+        frame["certificate"] = 0.4
+        frame["tv"] = np.where(frame["difficulty"] == 6, 0.8, 0.1)
+        frame["bound"] = frame["certificate"] + frame["tv"]
+    per_run["vacuous"] = per_run["bound"] >= 1
+    notes = _notes(per_run, per_cell, res.dstar)
+    hard = int((per_run["difficulty"] == 6).sum())
+    assert hard > 0
+    assert any(f"below 1 for {hard} run(s) whose test bound is vacuous" in n for n in notes)
+    charts = theory_charts(dataclasses.replace(res, per_run=per_run, per_cell=per_cell))
+    spec = charts["theory_certificate"].to_dict()
+    values = next(iter(spec["datasets"].values()))
+    shown = [v for v in values if v["term"] == "in-distribution certificate"]
+    assert {v["difficulty"] for v in shown} == {2.0, 6.0}
+    assert all(v["value"] == 0.4 for v in shown)
+    assert spec["spec"]["layer"][0]["encoding"]["y"]["scale"]["domain"] == [0, 1.05]
 
 
 def test_plug_in_only_and_bad_input(theory, tmp_path):

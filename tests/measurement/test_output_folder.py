@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 from typer.testing import CliRunner
 
-from measurement import WeightStats, checkpoint_folders, resolve_output_folder
+from measurement import (
+    WeightStats,
+    checkpoint_folders,
+    resolve_model_path,
+    resolve_output_folder,
+)
 from measurement._cli_weights import app
 
 runner = CliRunner()
@@ -63,3 +69,44 @@ def test_weights_accepts_an_output_folder_with_checkpoints(tmp_path, sharded_bas
     assert "using its latest checkpoint, checkpoint-8 (of 2)" in res.stderr
     stats = WeightStats.load(tmp_path / "s")
     assert stats.meta["finetuned"] == str(out / "checkpoint-8")
+
+
+def _hf_cache(root, model_dir, repo="org/tiny"):
+    """A Hugging Face hub cache holding ``repo`` at one snapshot (the layout hf writes)."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo_dir = root / f"models--{repo.replace('/', '--')}"
+    shutil.copytree(model_dir, repo_dir / "snapshots" / commit)
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text(commit)
+    return repo_dir, repo_dir / "snapshots" / commit
+
+
+def test_hub_ids_and_cache_folders_resolve_offline(tmp_path, monkeypatch, sharded_base):
+    from huggingface_hub import constants
+
+    repo_dir, snap = _hf_cache(tmp_path / "hub", sharded_base)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    path, note = resolve_model_path("org/tiny")
+    assert path == snap and "from the local Hugging Face cache" in note
+    assert resolve_model_path(repo_dir)[0] == snap  # the repo-root folder
+    assert resolve_model_path(snap) == (snap, None)  # a snapshot folder is a model folder
+    with pytest.raises(FileNotFoundError, match=r"`org/absent` is not a local path.*nothing is"):
+        resolve_model_path("org/absent")
+    assert resolve_model_path(tmp_path / "no-such") == (tmp_path / "no-such", None)
+
+
+def test_weights_takes_a_hub_id_base_from_the_cache(
+    tmp_path, monkeypatch, sharded_base, full_finetune
+):
+    from huggingface_hub import constants
+
+    _hf_cache(tmp_path / "hub", sharded_base)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    args = ["weights", "org/tiny", str(full_finetune), "--out", str(tmp_path / "s")]
+    res = runner.invoke(app, [*args, "--json", "--device", "cpu", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "org/tiny: from the local Hugging Face cache" in res.stderr
+    res = runner.invoke(
+        app, ["weights", "org/absent", str(full_finetune), "--out", str(tmp_path / "t")]
+    )
+    assert res.exit_code == 2 and "not in the local Hugging Face cache" in res.stderr
