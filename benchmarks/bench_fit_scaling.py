@@ -67,7 +67,10 @@ def test_fit_scaling_continuous_difficulty(benchmark, n_runs):
     if n_runs == max(SIZES):
         for label, options in (
             ("n_resamples=0", {"n_resamples": 0}),
-            ("n_resamples=0,no_cv,no_baselines", {"n_resamples": 0, "cv": False, "baselines": False}),
+            (
+                "n_resamples=0,no_cv,no_baselines",
+                {"n_resamples": 0, "cv": False, "baselines": False},
+            ),
         ):
             w, _, _ = _timed(lambda o=options: fit_tradeoff(runs, **o), rounds=1)
             info[f"wall_s[{label}]"] = w

@@ -79,6 +79,10 @@ class FitConfig(Config):
         Fit the baselines and compare AICc.
     seed : int >= 0, optional
         Seed of the bootstrap and cross-validation draws (None: fresh entropy).
+    max_bins : int
+        A budget with more distinct difficulties than this (a continuous difficulty) is
+        quantile-binned into this many cells within the budget; each cell sits at the mean
+        difficulty of its runs, and the binning is recorded. 0 turns binning off.
     lack_of_fit_alpha : float in (0, 1)
         Level of the pure-error lack-of-fit test (default 0.01): at p below it the summary says
         that the theory's form does not describe the runs and that d*(n) is the model's.
@@ -123,8 +127,6 @@ class FitConfig(Config):
     exclude: tuple[str, ...] = config_field(
         (), sequence=True, help="Run ids to leave out (recorded)."
     )
-    # max_bins: a budget with more distinct difficulties than this (a continuous difficulty)
-    # has them quantile-binned into at most this many cells (see fits.prepare_data)
     max_bins: int = config_field(
         12,
         minimum=2,

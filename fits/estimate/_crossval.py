@@ -9,6 +9,11 @@ held-out budget (the cell with the lowest mean test metric); whether it falls in
 and whether the observed difficulty nearest to the predicted d* is the observed best. Baselines
 that can predict an unseen budget (pooled quadratic, separable) are scored on the same folds.
 Forward chaining (the OLMo-core "rollout") trains on the smallest budgets and predicts the next.
+
+A fold's data differ from the full data by one budget or a few, so its optimum lies next to the
+full fit's: given that optimum, each fold starts there and at its neighbours one grid spacing
+away, and polishes by Levenberg–Marquardt (a handful of refits instead of the whole grid, its
+restarts and Nelder–Mead); its bootstrap refits start from the fold's optimum.
 """
 
 from __future__ import annotations
@@ -122,6 +127,9 @@ def cross_validate(
             **base,
             "model": "theory",
             **_prediction_scores(pred, obs, d_held, float(d_hat[0, 0]), d_obs),
+            # the held-out budget's best test metric: predicted (lowest predicted cell) and seen
+            "test_pred_best": float(pred.min()),
+            "test_obs_best": float(obs.min()),
         }
         if n_resamples:
             draws = core.bootstrap(
@@ -129,10 +137,22 @@ def cross_validate(
             )
             dd, _, _ = dstar(fold_model, draws.theta, draws.amps, surfaces, np.array([held]))
             lo, hi = np.quantile(dd[:, 0], [alpha / 2, 1 - alpha / 2])
+            # prediction interval of the best cell mean: the refits' predicted minimum plus the
+            # noise of a cell mean (pure-error variance of the fitted budgets over the cell's m)
+            q_d = surfaces.train(d_held, held)[None] if model.spec.uses_train_risk else None
+            pred_draws = train_held + fold_model.predict(
+                draws.theta, draws.amps, d_held, n_held, q_d, Kh
+            )
+            m_best = float(cells["m"].to_numpy(float)[int(np.argmin(obs))])
+            noise = rng.standard_normal(len(pred_draws)) * np.sqrt(_pure_error(sub) / m_best)
+            t_lo, t_hi = np.quantile(pred_draws.min(axis=1) + noise, [alpha / 2, 1 - alpha / 2])
             row.update(
                 dstar_low=float(lo),
                 dstar_high=float(hi),
                 in_interval=bool(lo - 1e-9 <= d_obs <= hi + 1e-9),
+                test_low=float(t_lo),
+                test_high=float(t_hi),
+                test_in_interval=bool(t_lo <= obs.min() <= t_hi),
             )
             row["nearest_bin_match"] = row.pop("nearest_bin_match")  # last, as in baseline rows
         rows.append(row)
@@ -153,6 +173,13 @@ def cross_validate(
                     }
                 )
     return rows
+
+
+def _pure_error(data: FitData) -> float:
+    """The pooled within-cell variance of the test metric (0 without replicates)."""
+    dev = data.test - data.cells["test_mean"].to_numpy(float)[data.cell_of_run]
+    dof = data.n_runs - data.n_cells
+    return float(np.sum(dev**2) / dof) if dof > 0 else 0.0
 
 
 def summarize_cv(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -215,14 +215,21 @@ def lack_of_fit(
             reason="the seeds of every cell agree exactly (zero pure error)",
         )
     statistic = (ss_lof / df[0]) / (ss_pe / df[1])
+    binned = (
+        "; cells are bins of a continuous difficulty, so the pure error also holds the trend "
+        "within each bin and the test is conservative"
+        if data.binning
+        else ""
+    )
     if data.weighting != "inverse-variance":
         p_value = float(stats.f.sf(statistic, *df))
-        return LackOfFit(True, statistic, df, p_value, alpha, "F distribution", ss_lof, ss_pe)
+        method = f"F distribution{' (' + binned[2:] + ')' if binned else ''}"
+        return LackOfFit(True, statistic, df, p_value, alpha, method, ss_lof, ss_pe)
     null = _bootstrap_null(fit, data, n_resamples, np.random.default_rng(rng))
     p_value = float((1 + np.sum(null >= statistic)) / (len(null) + 1))
     method = (
         f"parametric bootstrap ({len(null)} draws; weights re-estimated per draw, "
-        "model linearised at the optimum)"
+        f"model linearised at the optimum{binned})"
     )
     return LackOfFit(True, statistic, df, p_value, alpha, method, ss_lof, ss_pe)
 

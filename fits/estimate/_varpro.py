@@ -372,8 +372,7 @@ def refine(
             fatol=1e-11 * max(abs(f0), 1e-300),
             maxiter=400 * len(theta0),
             adaptive=model.n_shape > 2,
-            initial_simplex=theta0
-            + np.vstack([np.zeros(len(theta0)), 1e-4 * np.eye(len(theta0))]),
+            initial_simplex=theta0 + np.vstack([np.zeros(len(theta0)), 1e-4 * np.eye(len(theta0))]),
         )
         theta = np.clip(res.x if res.fun <= f0 else theta0, lo, hi)
         success, message, nfev = bool(res.success), str(res.message), int(res.nfev)

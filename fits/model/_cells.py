@@ -396,7 +396,7 @@ def prepare_data(
             else np.full(n_cells, np.nan),
         }
     )
-    first_run = np.array([np.flatnonzero(cell_of_run == c)[0] for c in range(n_cells)])
+    first_run = np.unique(cell_of_run, return_index=True)[1]
     cells["weight"] = w[first_run]
     return FitData(
         target=target,

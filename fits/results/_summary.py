@@ -113,9 +113,20 @@ def _sections(res: FitResult) -> dict[str, Any]:
             hit = "; the interval " + (
                 "covers" if r["dstar_low"] <= local.smooth <= r["dstar_high"] else "misses"
             ) + " the data's local d*"
+        metric_line = ""
+        if r.get("test_pred_best") is not None:
+            t_ci = (
+                f" [{_g(r['test_low'], 3)}, {_g(r['test_high'], 3)}]"
+                if r.get("test_low") is not None
+                else ""
+            )
+            metric_line = (
+                f"; best {'test loss' if res.target == 'loss' else 'test error'} predicted "
+                f"{_g(r['test_pred_best'], 3)}{t_ci}, observed {_g(r['test_obs_best'], 3)}"
+            )
         forward.append(
             f"fitted on n = {', '.join(f'{b:g}' for b in r['train_budgets'])}: predicted "
-            f"d*({r['held_out_n']:g}) = {_g(r['dstar_pred'], 3)}{ci}, {observed}{hit}"
+            f"d*({r['held_out_n']:g}) = {_g(r['dstar_pred'], 3)}{ci}, {observed}{hit}{metric_line}"
         )
     held = [
         r
@@ -132,6 +143,12 @@ def _sections(res: FitResult) -> dict[str, Any]:
             f"cross-validation folds: {inside} of {len(held)} cover the data's local d* "
             f"({sum(bool(r['in_interval']) for r in held)} cover the observed best grid point)"
         )
+        metric_held = [r for r in held if "test_in_interval" in r]
+        if metric_held:
+            coverage += (
+                f"; the prediction intervals of the best test metric cover the observed one in "
+                f"{sum(bool(r['test_in_interval']) for r in metric_held)} of {len(metric_held)}"
+            )
     comp = [
         [
             r["model"],

@@ -95,6 +95,8 @@ def test_json_holds_the_test_the_data_d_star_and_forward_predictions(tmp_path):
     for r in obj["forward_predictions"]:
         assert r["held_out_n"] > max(r["train_budgets"])
         assert {"dstar_pred", "dstar_low", "dstar_high", "dstar_obs", "in_interval"} <= set(r)
+        assert {"test_pred_best", "test_obs_best", "test_low", "test_high"} <= set(r)
+        assert r["test_low"] <= r["test_pred_best"] + 0.05 and r["test_high"] >= r["test_low"]
     text = str(res)
     for r in res.forward_predictions:
         assert f"observed best {r['dstar_obs']:g}" in text
