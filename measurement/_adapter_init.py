@@ -77,7 +77,8 @@ class AdapterCentre:
                 f"({self.seed_source}); valid whatever the seed, tight only if it is training's"
             )
         if self.kind == "statistics":
-            return f"theta0 as measured in the given statistics (adapter_init = {self.path})"
+            at = "0 (A0 = B0 = 0)" if self.path is None else f"the adapter at {self.path}"
+            return f"theta0 as measured in the given statistics: {at}"
         return (
             "theta0 = 0 (A0 = B0 = 0): no initial adapter or seed recorded, so the prior pays "
             "for A's initial values"

@@ -41,6 +41,7 @@ from __future__ import annotations
 import gc
 import math
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,7 @@ __all__ = [
     "BaseCertificate",
     "Certificate",
     "CertifyConfig",
+    "base_certificate",
     "certificate_bounds",
     "certify",
     "mc_samples_for_slack",
@@ -528,7 +530,13 @@ def certify(
     centre = None
     if space == "adapter":
         if stats is not None:
-            centre = AdapterCentre("statistics", stats.meta.get("adapter_init"))
+            measured = stats.meta.get("adapter_init")
+            if adapter_init is not None and str(adapter_init) != measured:
+                raise InvalidParameterError(
+                    f"`adapter_init` must be the one `stats` were measured against "
+                    f"({measured!r}); got {str(adapter_init)!r}."
+                )
+            centre = AdapterCentre("statistics", measured)
         else:
             centre = adapter_prior_centre(adapter, adapter_init=adapter_init, seed=cfg.adapter_seed)
     if stats is None:
@@ -589,6 +597,7 @@ def certify(
         unperturbed = evaluator()
         m = cfg.mc_samples
         if m is None:
+            started = time.perf_counter()
             pilot = gibbs_risk(
                 sampler,
                 evaluator,
@@ -597,15 +606,18 @@ def certify(
                 seed=seed_for(cfg.seed, 3),
                 baseline=unperturbed,
             )
-            m = mc_samples_for_slack(
-                pilot.mean, cfg.mc_slack, cfg.delta_mc, maximum=cfg.mc_max_samples
-            )
+            per_sample = (time.perf_counter() - started) / pilot.n_samples
+            cap = cfg.mc_max_samples
+            if cfg.mc_time_budget is not None:
+                cap = max(1, min(cap, int(cfg.mc_time_budget / max(per_sample, 1e-9))))
+            m = mc_samples_for_slack(pilot.mean, cfg.mc_slack, cfg.delta_mc, maximum=cap)
             monte_carlo = {
                 "chosen": "slack",
                 "target_slack": cfg.mc_slack,
                 "pilot_risk": pilot.mean,
                 "pilot_samples": pilot.n_samples,
-                "max_samples": cfg.mc_max_samples,
+                "seconds_per_sample": per_sample,
+                "max_samples": cap,
             }
         gibbs = gibbs_risk(
             sampler,
@@ -648,8 +660,9 @@ def certify(
         notes.append("the bound is vacuous (>= 1): KL/n is too large for this sigma and n")
     if monte_carlo["chosen"] == "slack" and monte_carlo["slack"] > cfg.mc_slack + 1e-12:
         reason = (
-            f"m reached mc_max_samples = {cfg.mc_max_samples}"
-            if gibbs.n_samples >= cfg.mc_max_samples
+            f"m reached its cap of {monte_carlo['max_samples']} (mc_max_samples"
+            + (", mc_time_budget)" if cfg.mc_time_budget is not None else ")")
+            if gibbs.n_samples >= monte_carlo["max_samples"]
             else "the Gibbs risk came out above the pilot's"
         )
         notes.append(

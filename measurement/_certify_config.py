@@ -72,6 +72,9 @@ class CertifyConfig(Config):
         Slack the Monte-Carlo step may add when m is chosen (default 0.02).
     mc_pilot, mc_max_samples : int >= 1
         Pilot samples, and the most samples m may take.
+    mc_time_budget : float > 0, optional
+        Seconds the Monte-Carlo step may take when m is chosen: m is also capped at this
+        budget over the pilot's seconds per sample (the slack then paid is reported).
     loss : {"nll_clipped", "zero_one"}
     p_min : float in (0, 1)
         Probability floor of the clipped NLL: loss = −ln max(p, p_min) / ln(1/p_min).
@@ -132,6 +135,11 @@ class CertifyConfig(Config):
     )
     mc_pilot: int = config_field(10, minimum=1, help="Pilot samples that choose m.")
     mc_max_samples: int = config_field(10_000, minimum=1, help="Most posterior samples m.")
+    mc_time_budget: float | None = config_field(
+        None,
+        interval=_POSITIVE,
+        help="Seconds the Monte-Carlo step may take when m is chosen (default no limit).",
+    )
     loss: str = config_field("nll_clipped", choices=RISK_LOSSES, help="Loss in [0, 1].")
     p_min: float = config_field(
         1e-4, interval=_UNIT_OPEN, help="Probability floor of the clipped NLL."

@@ -364,6 +364,7 @@ def certify_cmd(
     mc_slack: float = _certify_option("mc_slack"),
     mc_pilot: int = _certify_option("mc_pilot"),
     mc_max_samples: int = _certify_option("mc_max_samples"),
+    mc_time_budget: float = _certify_option("mc_time_budget"),
     bound_set: str = _certify_option("bound_set"),
     data_seed: int = _certify_option("data_seed"),
     adapter_init: Path = typer.Option(
@@ -416,6 +417,7 @@ def certify_cmd(
             mc_slack=mc_slack,
             mc_pilot=mc_pilot,
             mc_max_samples=mc_max_samples,
+            mc_time_budget=mc_time_budget,
             bound_set=bound_set,
             data_seed=data_seed,
             adapter_seed=adapter_seed,

@@ -55,6 +55,8 @@ EXPORTS: dict[str, str] = {
     "certify": "measurement._certify",
     "CertifyConfig": "measurement._certify_config",
     "BaseCertificate": "measurement._certify",
+    "base_certificate": "measurement._certify",
+    "Evaluation": "measurement._gibbs",
     "mc_samples_for_slack": "measurement._certify",
     "mc_slack": "measurement._certify",
     "AdapterCentre": "measurement._adapter_init",

@@ -53,6 +53,7 @@ from pacbound.support import check_choice, check_in_interval, check_positive_int
 
 __all__ = [
     "DEFAULT_SIGMA_GRID",
+    "Evaluation",
     "GibbsRisk",
     "RiskEvaluator",
     "SigmaSearch",

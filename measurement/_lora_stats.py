@@ -9,7 +9,9 @@ whenever σ_q ≠ σ_p, since every weight then contributes (n/2)(ρ − 1 − l
 
 *Adapter space*: Q is centred at the trained adapter parameters θ = (A, B, biases, DoRA
 magnitudes, modules_to_save tensors), P at their data-free initialisation θ₀: B₀ = 0, A₀ = 0
-and bias₀ = 0 unless an initial adapter is given (``adapter_init``), the DoRA magnitude at
+and bias₀ = 0 unless an initial adapter is given (``adapter_init``; :func:`measurement.certify`
+gives the adapter's own initialisation by default, see :mod:`measurement._adapter_init`), the
+DoRA magnitude at
 ‖W‖_row (its value at B₀ = 0), a modules_to_save tensor at its base value. Only these
 parameters are perturbed, so the model stays base + low rank. The two families are kept in
 separate tables and never summed together.

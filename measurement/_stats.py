@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from measurement._pairing import classify_module, layer_index
 from pacbound.exceptions import InputFileError
-from pacbound.support import atomic_dir, atomic_path, to_jsonable, write_json
+from pacbound.support import OUTPUT_MARKER, atomic_dir, atomic_path, to_jsonable, write_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -209,7 +209,7 @@ class WeightStats:
                 f"`{folder}` must be a folder for the weight statistics; it is an existing file."
             )
         foreign = folder.is_dir() and any(
-            p.name not in _OWN_FILES and not p.name.startswith(_OWN_HIDDEN)
+            p.name not in (*_OWN_FILES, OUTPUT_MARKER) and not p.name.startswith(_OWN_HIDDEN)
             for p in folder.iterdir()
         )
         if not foreign:

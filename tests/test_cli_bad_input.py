@@ -99,8 +99,14 @@ def workspace(tmp_path_factory) -> Path:
     (w / "other").mkdir()
     (w / "other" / "keep.txt").write_text("not the toolkit's")
     (w / "afile").write_text("a file")
-    # weight statistics, then one with its parquet cut short
     runner = CliRunner()
+    res = runner.invoke(
+        app,
+        ["fit", str(w / "runs.csv"), "--out", str(w / "fitout"), "--no-cv", "--no-baselines",
+         "--n-resamples", "10", "--no-plots", "--no-progress"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    # weight statistics, then one with its parquet cut short
     res = runner.invoke(app, ["weights", str(base), str(w / "ft"), "--out", str(w / "stats")])
     assert res.exit_code == 0, res.output
     shutil.copytree(w / "stats", w / "stats_cut")
@@ -257,9 +263,9 @@ def test_file_size_limit_gives_one_line_and_no_partial_output(tmp_path):
 def test_select_does_not_shrink_its_pool(workspace, monkeypatch):
     monkeypatch.chdir(workspace)
     before = (workspace / "data.jsonl").read_bytes()
-    result = CliRunner().invoke(
-        app, ["select", "data.jsonl", "--budget", "2", "--fit", "x", "--out", "./data.jsonl"]
-    )
+    argv = ["select", "data.jsonl", "--budget", "2", "--fit", "fitout", "--column", "score"]
+    assert CliRunner().invoke(app, [*argv, "--out", "sel.jsonl"]).exit_code == 0  # it can run
+    result = CliRunner().invoke(app, [*argv, "--out", "./data.jsonl"])
     assert result.exit_code == 2
     assert (workspace / "data.jsonl").read_bytes() == before
 
@@ -286,3 +292,75 @@ def test_library_warnings_print_as_one_line_each(workspace, tmp_path):
     warned = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
     assert len(warned) == 1, result.stderr
     assert "parameters" in warned[0] and "did not pair" in warned[0]
+
+
+# ------------------------------------------------------------------ item 9, and the libraries
+
+
+def test_bound_csv_strips_a_utf8_byte_order_mark(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbfemp_risk,kl,n,delta\n0.1,10,1000,0.05\n")
+    result = CliRunner().invoke(app, ["bound", "kl", "--csv", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    plain = CliRunner().invoke(app, [*_BOUND, "--json"])
+    assert json.loads(result.stdout)[0]["value"] == json.loads(plain.stdout)["value"]
+
+
+def test_assign_bins_never_overwrites_the_scores():
+    from measurement import assign_bins, make_bins
+    from pacbound.exceptions import InvalidParameterError
+
+    table = pd.DataFrame({"score": np.arange(9.0), "bin": ["x"] * 9})
+    binning = make_bins(table["score"].to_numpy(), column="score", quantiles=3)
+    with pytest.raises(InvalidParameterError, match="overwrite the scores"):
+        assign_bins(table, binning, out_column="score")
+    with pytest.warns(UserWarning, match="'bin' already exists"):
+        out = assign_bins(table, binning, out_column="bin")
+    assert out["score"].tolist() == list(np.arange(9.0))
+
+
+def test_max_length_above_the_models_positions_is_refused():
+    from measurement._lm import check_max_length
+    from pacbound.exceptions import InvalidParameterError
+
+    model = tiny_llama(seed=0)  # 256 positions
+    assert check_max_length(model, None) == 256
+    assert check_max_length(model, 128) == 128
+    with pytest.raises(InvalidParameterError, match="at most the model's 256 positions"):
+        check_max_length(model, 257)
+
+
+def test_negative_losses_warn_and_negative_accuracies_are_refused():
+    from fits.exceptions import InsufficientDataError
+    from fits.model import prepare_data
+
+    rows = [
+        {"run_id": f"r{d}{n}", "difficulty": d, "n": n, "train_loss": 0.1 * d - 0.25,
+         "test_loss": 0.2 * d, "train_acc": 0.5, "test_acc": -0.1}
+        for d in (1, 2) for n in (10, 100)
+    ]  # fmt: skip
+    with pytest.warns(UserWarning, match="`train_loss` should be >= 0"):
+        prepare_data(pd.DataFrame(rows), target="loss")
+    with pytest.raises(InsufficientDataError, match=r"must be in \[0, 1\]"):
+        prepare_data(pd.DataFrame(rows), target="error")
+
+
+def test_derive_without_an_interior_optimum_says_why():
+    from pacbound import derive_tradeoff
+    from pacbound.exceptions import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=r"K'\(d\) > 0 \(K increasing\) does not hold"):
+        derive_tradeoff("mcallester", "1/d", "power")
+    with pytest.raises(InvalidParameterError, match=r"T'\(d\) < 0 \(T decreasing\) does not hold"):
+        derive_tradeoff("mcallester", "power", "d")
+
+
+def test_an_output_folder_the_toolkit_wrote_is_replaced(workspace, monkeypatch):
+    """The marker lets a rerun replace its own output without --overwrite; --overwrite
+    replaces a foreign folder."""
+    from pacbound.support import OUTPUT_MARKER, check_output_path
+
+    monkeypatch.chdir(workspace)
+    assert (workspace / "fitout" / OUTPUT_MARKER).is_file()
+    assert check_output_path("fitout", ["runs.csv"], kind="dir")
+    assert check_output_path("other", ["runs.csv"], kind="dir", overwrite=True)

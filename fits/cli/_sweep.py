@@ -388,13 +388,15 @@ def sweep_theory(
                 bar.update(task, completed=done, total=total)
 
             result = theory_for_sweep(sweep, cfg, progress=progress)
-        result.save(out)
-        mark_output_dir(out)
-        if plots:
-            from fits import save_chart
+        from pacbound.support import atomic_dir
 
-            for name, chart in theory_charts(result).items():
-                save_chart(chart, out / name)
+        with atomic_dir(out) as tmp:  # the folder is replaced as a unit, when complete
+            result.save(tmp)
+            if plots:
+                from fits import save_chart
+
+                for name, chart in theory_charts(result).items():
+                    save_chart(chart, tmp / name)
         if as_json:
             print_json(result)
         else:

@@ -3,6 +3,8 @@
 - ``_theory``: every term of the bound per run and per (d, n), beside the data.
 - ``_demo``: ``tradeoff demo``, the whole toolkit on an embedded default.
 - ``_regime``: in-distribution error against the base's, and P(d is best) by seed resampling.
+- ``_certify_sweep``: one cell certified with a learnt prior, a base-centred posterior and the
+  base itself.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ EXPORTS: dict[str, str] = {
     "best_difficulty_probabilities": "fits.experiments._regime",
     "in_distribution_error": "fits.experiments._regime",
     "sweep_regime_table": "fits.experiments._regime",
+    "compression_run": "fits.experiments._compression_run",
+    "CellCertificates": "fits.experiments._certify_sweep",
+    "certify_cell": "fits.experiments._certify_sweep",
+    "split_rows": "fits.experiments._certify_sweep",
 }
 """Public name -> the module that defines it (loaded on first use)."""
 

@@ -67,6 +67,7 @@ _EXPORTS = {
     **dict.fromkeys(
         [
             "EXIT_USAGE",
+            "error_object",
             "make_app",
             "parse_assignments",
             "parse_float",

@@ -14,6 +14,7 @@ import functools
 import inspect
 import json
 import math
+import re
 import sys
 import textwrap
 import warnings
@@ -29,6 +30,7 @@ from pacbound.support._io import to_jsonable
 
 __all__ = [
     "EXIT_USAGE",
+    "error_object",
     "guarded",
     "parse_assignments",
     "parse_float",
@@ -90,41 +92,74 @@ def _os_error_line(exc: OSError) -> str:
 
 
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
+def user_errors(*, as_json: bool | None = None) -> Iterator[None]:
     """Turn user errors into one stderr line and exit status 2.
 
     Caught: the toolkit's :class:`~pacbound.exceptions.TradeoffError`; operating-system
     errors (missing file, permission, full disk, file-size limit, symlink loop); and the
     errors of a malformed input file (not UTF-8, bad JSON, truncated pickle, zip, safetensors
     or parquet file). A ``KeyboardInterrupt`` exits with status 130.
+
+    With ``as_json`` (by default: whether the running command was given ``--json``) the error
+    is also printed on stdout as one JSON object, ``{"error": ..., "input": ..., "value": ..., "allowed": ...}`` (see
+    :func:`error_object`), so that scripts reading stdout get JSON whatever happens.
     """
     try:
         yield
     except (typer.Exit, typer.Abort):
         raise
-    except TradeoffError as exc:
-        typer.echo(f"error: {_one_line(str(exc), 2000)}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
-    except OSError as exc:
-        typer.echo(f"error: {_one_line(_os_error_line(exc))}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
-    except RuntimeError as exc:
-        if "symlink loop" not in str(exc).lower():
-            raise
-        typer.echo(f"error: {_one_line(str(exc))}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
     except Exception as exc:
-        if not isinstance(exc, _bad_file_errors()):
+        text = _error_text(exc)
+        if text is None:
             raise
-        if isinstance(exc, UnicodeDecodeError):
-            text = f"an input file is not UTF-8 text ({exc.reason} at byte {exc.start})"
-        else:
-            text = f"an input file is malformed: {type(exc).__name__}: {exc}"
-        typer.echo(f"error: {_one_line(text)}", err=True)
+        typer.echo(f"error: {text}", err=True)
+        if _json_requested() if as_json is None else as_json:
+            print_json(error_object(text))
         raise typer.Exit(EXIT_USAGE) from None
+
+
+def _json_requested() -> bool:
+    """Whether the running command was given ``--json``."""
+    ctx = _current_context()
+    params = getattr(ctx, "params", None) or {}
+    return any(bool(params.get(k)) for k in ("as_json", "json_out", "json"))
+
+
+def _error_text(exc: BaseException) -> str | None:
+    """The one line a user error prints, or None for an error that is a bug (re-raised)."""
+    if isinstance(exc, TradeoffError):
+        return _one_line(str(exc), 2000)
+    if isinstance(exc, OSError):
+        return _one_line(_os_error_line(exc))
+    if isinstance(exc, RuntimeError) and "symlink loop" in str(exc).lower():
+        return _one_line(str(exc))
+    if isinstance(exc, _bad_file_errors()):
+        if isinstance(exc, UnicodeDecodeError):
+            return _one_line(f"an input file is not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return _one_line(f"an input file is malformed: {type(exc).__name__}: {exc}")
+    return None
+
+
+_TEMPLATE = re.compile(r"`(?P<input>[^`]+)`[^;]*? must (?:be )?(?P<allowed>[^;]+?);\s*got (?P<value>.+?)\.?$")
+_FILE_PREFIX = re.compile(r"^(?P<input>[^\s:][^:]*\.[A-Za-z0-9]+|/[^:]+):\s")
+
+
+def error_object(text: str) -> dict[str, Any]:
+    """An error line as a JSON-ready object: ``error`` (the line), and where the toolkit's
+    message template gives them, ``input`` (the argument or file), ``value`` (what was given)
+    and ``allowed`` (what is allowed); None where the message does not say."""
+    out: dict[str, Any] = {"error": text, "input": None, "value": None, "allowed": None}
+    m = _TEMPLATE.search(text)
+    if m is not None:
+        out.update(input=m["input"], allowed=m["allowed"].strip(), value=m["value"].strip())
+        return out
+    m = _FILE_PREFIX.match(text)
+    if m is not None:
+        out["input"] = m["input"]
+    return out
 
 
 def _current_context() -> Any:

@@ -4,7 +4,8 @@ For each sweep folder given (default: the calibration and calibrated sweeps unde
 writes ``<name>-runs.csv`` (one row per run: test accuracy, in-distribution error on
 D_train(d) and the base's on the same mixture), ``<name>-cells.csv`` (seed means per
 (mode, n, d)) and ``<name>-pbest.csv`` (P(d is best | n) by seed resampling, 2000 draws), and
-prints the regime table. Usage: ``python paper/calibration/collect.py paper/runs/calib-lr1e-3``.
+prints the regime table. Usage: ``python paper/calibration/collect.py paper/runs/calib-lr1e-3``;
+``--as NAME DIR DIR ...`` pools the runs of several folders of one base under NAME.
 """
 
 from __future__ import annotations
@@ -18,9 +19,18 @@ from fits.experiments import best_difficulty_probabilities, sweep_regime_table
 HERE = Path(__file__).resolve().parent
 
 
-def collect(sweep: Path) -> None:
-    table = sweep_regime_table(sweep)
-    name = sweep.name
+def collect(sweep: Path | list[Path], name: str | None = None) -> None:
+    import dataclasses
+
+    import pandas as pd
+
+    folders = sweep if isinstance(sweep, list) else [sweep]
+    tables = [sweep_regime_table(f) for f in folders]
+    table = tables[0]
+    if any(t.base_per_op != table.base_per_op for t in tables):
+        raise SystemExit(f"{folders}: the sweeps were fine-tuned from different bases.")
+    table = dataclasses.replace(table, runs=pd.concat([t.runs for t in tables], ignore_index=True))
+    name = name or folders[0].name
     out = HERE / "tables"
     out.mkdir(exist_ok=True)
     table.runs.sort_values(["budget_mode", "n", "difficulty", "seed"]).to_csv(
@@ -45,5 +55,9 @@ def collect(sweep: Path) -> None:
 
 
 if __name__ == "__main__":
-    for arg in sys.argv[1:]:
-        collect(Path(arg))
+    args = sys.argv[1:]
+    if args[:1] == ["--as"]:
+        collect([Path(a) for a in args[2:]], args[1])
+    else:
+        for arg in args:
+            collect(Path(arg))

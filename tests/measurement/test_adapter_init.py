@@ -119,6 +119,20 @@ def test_certify_centres_at_the_initialisation_by_default(
     assert given.prior_centre.kind == "file"
     assert given.kl == pytest.approx(seeded.kl, rel=1e-9)
     assert given.to_dict()["prior_centre"]["path"] == str(trained_adapter / "true_init")
+    # precomputed statistics fix the centre; another adapter_init beside them is refused
+    stats = weight_statistics(llama_dir, adapter=trained)
+    measured = certify(llama_dir, adapter=trained, data=data_jsonl, stats=stats, **kw)
+    assert measured.prior_centre.kind == "statistics" and measured.kl == pytest.approx(zero.kl)
+    assert "measured in the given statistics: 0" in str(measured)
+    with pytest.raises(InvalidParameterError, match="must be the one `stats` were measured"):
+        certify(
+            llama_dir,
+            adapter=trained,
+            data=data_jsonl,
+            stats=stats,
+            adapter_init=trained_adapter / "true_init",
+            **kw,
+        )
 
 
 def test_bad_initial_adapters(tmp_path, llama_dir, trained_adapter, data_jsonl):

@@ -184,6 +184,11 @@ def test_m_is_chosen_for_the_slack_and_a_given_m_wins(llama_dir, nearby_dir, dat
     assert mc["slack"] == pytest.approx(cert.q_upper - cert.gibbs.mean)
     assert mc["slack"] <= 0.15 or any("more than the target" in n for n in cert.notes)
     assert "the MC step adds" in str(cert) and cert.to_dict()["mc_slack"] == mc["slack"]
+    # a time budget caps m (at the pilot's seconds per sample) and the slack paid is said
+    hurried = certify(llama_dir, nearby_dir, data_jsonl, mc_pilot=2, mc_time_budget=1e-6, **kw)
+    assert hurried.gibbs.n_samples == 1 == hurried.monte_carlo["max_samples"]
+    assert hurried.monte_carlo["seconds_per_sample"] > 0
+    assert any("reached its cap of 1 (mc_max_samples, mc_time_budget)" in n for n in hurried.notes)
     given = certify(llama_dir, nearby_dir, data_jsonl, mc_samples=3, **kw)
     assert given.gibbs.n_samples == 3 and given.monte_carlo["chosen"] == "given"
 

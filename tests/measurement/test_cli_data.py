@@ -197,9 +197,14 @@ def test_user_errors_exit_2_with_one_line(tmp_path, data_jsonl, llama_dir, binne
         invoke("losses", llama_dir, data_jsonl, "--with-base", "--out", tmp_path / "o.csv"),
         "`with_base` needs `adapter`",
     )
+    (tmp_path / "not_a_model").mkdir()
     assert_user_error(
-        invoke("losses", tmp_path, data_jsonl, "--out", tmp_path / "o.csv"),
+        invoke("losses", tmp_path / "not_a_model", data_jsonl, "--out", tmp_path / "o.csv"),
         "config.json is missing",
+    )
+    assert_user_error(  # an output inside an input (issue 15, item 3)
+        invoke("losses", tmp_path, data_jsonl, "--out", tmp_path / "o.csv"),
+        "must not be, contain or lie inside an input",
     )
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.parquet").exists()
 

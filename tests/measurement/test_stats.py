@@ -88,6 +88,7 @@ def test_save_and_load_round_trip(tmp_path, lora_cases):
     stats = weight_statistics(case.base, adapter=case.adapter, device="cpu")
     folder = stats.save(tmp_path / "stats")
     assert sorted(p.name for p in folder.iterdir()) == [
+        ".sft-tradeoff-output",  # the marker: the toolkit wrote this folder
         "adapter_stats.parquet",
         "weight_stats.json",
         "weight_stats.manifest.json",

@@ -1,0 +1,181 @@
+"""The compression (Occam) certificate: code length, teacher-forced error, projection, end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from measurement import (
+    COMPRESSION_LABEL,
+    CompressionConfig,
+    TokenizedExamples,
+    code_length,
+    compression_certificate,
+    sequence_errors,
+)
+from measurement._compression import _SparseProjection, kmeans_1d
+from pacbound import kl_inv_upper
+from pacbound.exceptions import InvalidParameterError
+from tests._tiny import tiny_llama
+
+
+def _arithmetic_encode(symbols: list[int], counts: list[int]) -> str:
+    """Exact static arithmetic code: the shortest binary fraction inside the symbols' interval."""
+    total = sum(counts)
+    cum = [sum(counts[:k]) for k in range(len(counts))]
+    low, width = Fraction(0), Fraction(1)
+    for s in symbols:
+        low += width * Fraction(cum[s], total)
+        width *= Fraction(counts[s], total)
+    bits = 0
+    while True:
+        bits += 1
+        scale = 2**bits
+        # smallest multiple of 2^-bits at or above low whose dyadic cell lies in [low, low+width)
+        k = math.ceil(low * scale)
+        if Fraction(k + 1, scale) <= low + width:
+            return format(k, f"0{bits}b")
+
+
+def _arithmetic_decode(code: str, counts: list[int], length: int) -> list[int]:
+    total = sum(counts)
+    cum = [sum(counts[:k]) for k in range(len(counts) + 1)]
+    x = Fraction(int(code, 2), 2 ** len(code))
+    low, width, out = Fraction(0), Fraction(1), []
+    for _ in range(length):
+        target = (x - low) / width
+        s = max(k for k in range(len(counts)) if Fraction(cum[k], total) <= target)
+        out.append(s)
+        low += width * Fraction(cum[s], total)
+        width *= Fraction(counts[s], total)
+    return out
+
+
+@pytest.mark.parametrize("probs", [(0.7, 0.2, 0.1), (0.25, 0.25, 0.25, 0.25), (0.9, 0.05, 0.05)])
+def test_accounted_code_length_matches_a_real_arithmetic_code(probs):
+    rng = np.random.default_rng(3)
+    symbols = rng.choice(len(probs), size=300, p=probs)
+    counts = np.bincount(symbols, minlength=len(probs)).tolist()
+    code = _arithmetic_encode(symbols.tolist(), counts)
+    assert _arithmetic_decode(code, counts, len(symbols)) == symbols.tolist()
+    length = code_length(symbols, len(probs), hyperparameter_bits=0.0)
+    ideal = length.coordinates_bits - length.overhead_bits
+    assert length.overhead_bits == 2.0
+    # a real, decodable code of these symbols given the counts: no shorter than the ideal
+    # length (its interval has width 2^-ideal) and within the stated 2-bit overhead
+    assert ideal - 1e-9 <= len(code) <= length.coordinates_bits
+
+
+def test_code_length_parts():
+    a = np.array([0, 0, 0, 1, 2, 0, 1, 0])
+    length = code_length(a, 4, hyperparameter_bits=5.5)
+    assert length.counts_bits == pytest.approx(math.log2(math.comb(8 + 3, 3)))
+    assert length.codebook_bits == 64
+    expected = 5 * math.log2(8 / 5) + 2 * math.log2(8 / 2) + math.log2(8) + 2
+    assert length.coordinates_bits == pytest.approx(expected)
+    assert length.bits == pytest.approx(expected + length.counts_bits + 64 + 5.5)
+    assert length.nats == pytest.approx(length.bits * math.log(2))
+    assert sum(length.parts_nats().values()) == pytest.approx(length.nats)
+    with pytest.raises(InvalidParameterError, match="assignments"):
+        code_length(np.array([0, 4]), 4, hyperparameter_bits=0.0)
+
+
+def test_config_grids_and_hyperparameter_bits():
+    cfg = CompressionConfig(dimension=256, levels=3, seed=1)
+    assert cfg.hyperparameter_bits == pytest.approx(math.log2(9 * 8 * 4))
+    with pytest.raises(InvalidParameterError, match=r"`dimension` must be on its grid.*300"):
+        CompressionConfig(dimension=300)
+    with pytest.raises(InvalidParameterError, match=r"`seed` must be below n_seeds = 4; got 4"):
+        CompressionConfig(seed=4)
+    with pytest.raises(InvalidParameterError, match="delta"):
+        CompressionConfig(delta=1.0)
+    assert CompressionConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_kmeans_1d_finds_separated_clusters():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(m, 0.01, 200) for m in (-1.0, 0.0, 2.0)])
+    centres, assign = kmeans_1d(x, 3)
+    np.testing.assert_allclose(centres, [-1.0, 0.0, 2.0], atol=0.01)
+    assert np.bincount(assign).tolist() == [200, 200, 200]
+
+
+def test_sequence_errors_equal_greedy_decoding():
+    model = tiny_llama(seed=1)
+    rng = np.random.default_rng(0)
+    prompts = [tuple(int(t) for t in rng.integers(3, 300, size=5)) for _ in range(6)]
+    comps = []
+    for i, p in enumerate(prompts):
+        with torch.no_grad():
+            gen = model.generate(
+                torch.tensor([p]), max_new_tokens=3, do_sample=False, pad_token_id=0
+            )[0, len(p) :].tolist()
+        if i % 2:  # change the last token: greedy decoding no longer reproduces it
+            gen[-1] = 3 + (gen[-1] - 2) % 290
+        comps.append(tuple(gen))
+    errs = sequence_errors(model, (prompts, comps), batch_size=4)
+    assert errs.tolist() == [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]
+
+
+def test_projection_is_the_base_at_zero_and_has_the_stated_scale():
+    model = tiny_llama(seed=2)
+    proj = _SparseProjection(model, dimension=64, seed=0, nonzeros=4)
+    base = dict(model.named_parameters())
+    zero = proj.params(torch.zeros(64))
+    for name, value in zero.items():
+        torch.testing.assert_close(value, base[name].detach())
+    z = torch.randn(64, generator=torch.Generator().manual_seed(1))
+    delta = torch.cat([(proj.params(z)[n] - base[n].detach()).reshape(-1) for n in proj.names])
+    ratio = (delta / proj.scale).pow(2).mean() / z.pow(2).mean()
+    assert ratio == pytest.approx(1.0, rel=0.1)
+    again = _SparseProjection(model, dimension=64, seed=0, nonzeros=4)
+    assert torch.equal(again.cols, proj.cols)  # regenerated from the recorded seed
+
+
+def test_compression_certificate_end_to_end():
+    model = tiny_llama(seed=3)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    rng = np.random.default_rng(1)
+    prompts = [(1, *(int(t) for t in rng.integers(3, 300, size=4))) for _ in range(24)]
+    train = TokenizedExamples(tuple(prompts), tuple((7, 2) for _ in prompts))
+    cfg = CompressionConfig(
+        dimension=32,
+        levels=3,
+        dimension_grid=(16, 32),
+        levels_grid=(3, 5),
+        n_seeds=1,
+        steps=150,
+        lr=0.3,
+        qat_steps=10,
+        qat_lr=0.01,
+        full_steps=10,
+        full_lr=3e-3,
+        batch_size=8,
+    )
+    cert = compression_certificate(model, train, cfg, heldout=train)
+    for n, p in model.named_parameters():
+        assert torch.equal(p.detach(), before[n])
+    assert cert.base_error == 1.0  # a random model does not emit (7, EOS)
+    assert cert.subspace_error < 0.5  # the subspace fine-tune learnt the constant completion
+    assert sum(cert.level_counts) == 32 and len(cert.codebook) == 3
+    assert cert.code.hyperparameter_bits == pytest.approx(2.0)
+    budget = (cert.code.nats + math.log(1 / cfg.delta)) / 24
+    assert cert.bound == pytest.approx(float(kl_inv_upper(cert.train_error, budget)))
+    assert cert.bound >= cert.train_error
+    assert cert.label == COMPRESSION_LABEL and COMPRESSION_LABEL in str(cert)
+    assert cert.heldout_errors["quantised"] == cert.train_error
+    data = json.loads(json.dumps(cert.to_dict()))
+    assert data["code"]["nats"] == pytest.approx(cert.code.nats)
+    assert set(data["accuracies"]) == {"base", "full", "subspace", "quantised"}
+
+
+def test_bad_examples_are_rejected():
+    with pytest.raises(InvalidParameterError, match="same length"):
+        TokenizedExamples(((1, 2),), ())
+    with pytest.raises(InvalidParameterError, match="TokenizedExamples"):
+        compression_certificate(tiny_llama(), [1, 2, 3], CompressionConfig())
