@@ -90,8 +90,21 @@ def _measure(
     progress: bool,
     threads: int | None,
 ):  # type: ignore[no-untyped-def]
-    """Stream the statistics (resuming from the journal in ``out``) and save them to ``out``."""
+    """Stream the statistics (resuming from the journal in ``out``) and save them to ``out``.
+
+    BASE may be a hub id or an HF cache folder (resolved offline from the local cache), and
+    FINETUNED a training output folder (its latest ``checkpoint-*`` when it holds only those).
+    """
+    from measurement._output_folder import resolve_model_path, resolve_output_folder
     from measurement._weight_statistics import weight_statistics
+
+    base, base_note = resolve_model_path(base)
+    note = None
+    if finetuned is not None:
+        finetuned, note = resolve_output_folder(finetuned)
+    for line in (base_note, note):
+        if line:
+            typer.echo(f"note: {line}", err=True)
 
     if out is not None:  # the statistics files are added beside any others: nothing replaced
         check_output_path(out, [base, finetuned, adapter, adapter_init], kind="dir", replaces=False)
@@ -134,13 +147,7 @@ def weights(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     with user_errors():
-        from measurement._output_folder import resolve_model_path, resolve_output_folder
 
-        base, base_note = resolve_model_path(base)
-        finetuned, note = resolve_output_folder(finetuned)
-        for line in (base_note, note):
-            if line:
-                typer.echo(f"note: {line}", err=True)
         stats = _measure(
             base,
             finetuned,

@@ -109,6 +109,9 @@ def data_pretrain(
     num_layers: int = typer.Option(2, "--num-layers"),
     threads: int = typer.Option(None, "--threads", help="torch threads (default: torch's)."),
     force: bool = typer.Option(False, "--force", help="Pre-train even if a matching base exists."),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Progress on stderr (a line per 100 steps in logs)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace --out even if it is a folder this toolkit did not write."
@@ -156,17 +159,18 @@ def data_pretrain(
             reused = True
         else:
             reused = False
-            interactive = sys.stderr.isatty() and not as_json
+            show = progress and not as_json
+            interactive = sys.stderr.isatty() and show
             with Progress(transient=True, disable=not interactive) as bar:
                 task = bar.add_task("pre-training", total=cfg.steps)
 
-                def progress(step: int, total: int, loss: float) -> None:
+                def on_step(step: int, total: int, loss: float) -> None:
                     bar.update(task, completed=step, description=f"pre-training (loss {loss:.3f})")
-                    if not interactive and (step % 100 == 0 or step == total):
+                    if show and not interactive and (step % 100 == 0 or step == total):
                         typer.echo(f"pre-training step {step}/{total} loss {loss:.4f}", err=True)
 
                 path = pretrain_synthetic_base(
-                    cfg, dest, threads=threads, progress=progress, command=_command_line()
+                    cfg, dest, threads=threads, progress=on_step, command=_command_line()
                 )
         import json
 
@@ -359,6 +363,7 @@ def sweep_theory(
     delta: float = typer.Option(0.05, "--delta", help="Confidence budget of the bound."),
     threads: int = typer.Option(1, "--threads", help="torch threads."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Render the plots."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace --out even if it is a folder this toolkit did not write."
@@ -381,13 +386,14 @@ def sweep_theory(
         from rich.progress import Progress
 
         cfg = TheoryConfig(delta=delta, gibbs_samples=gibbs_samples, gibbs_batch=gibbs_batch)
-        with Progress(transient=True, disable=as_json or not sys.stderr.isatty()) as bar:
+        hidden = as_json or not progress or not sys.stderr.isatty()
+        with Progress(transient=True, disable=hidden) as bar:
             task = bar.add_task("bound terms per run", total=None)
 
-            def progress(done: int, total: int) -> None:
+            def on_run(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            result = theory_for_sweep(sweep, cfg, progress=progress)
+            result = theory_for_sweep(sweep, cfg, progress=on_run)
         from pacbound.support import atomic_dir
 
         with atomic_dir(out) as tmp:  # the folder is replaced as a unit, when complete
