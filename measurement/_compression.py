@@ -111,8 +111,8 @@ class CompressionConfig(Config):
         Confidence of the certificate.
     """
 
-    dimension: int = config_field(1024, help="D, dimension of the random subspace.", minimum=1)
-    levels: int = config_field(5, help="K, number of quantisation levels.", minimum=2)
+    dimension: int = config_field(128, help="D, dimension of the random subspace.", minimum=1)
+    levels: int = config_field(3, help="K, number of quantisation levels.", minimum=2)
     seed: int = config_field(0, help="Seed of the random projection P.", minimum=0)
     dimension_grid: tuple[int, ...] = config_field(
         (128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768),
@@ -130,11 +130,11 @@ class CompressionConfig(Config):
     nonzeros: int = config_field(4, help="Non-zero entries per row of P.", minimum=1)
     steps: int = config_field(300, help="Adam steps of the subspace training.", minimum=0)
     lr: float = config_field(
-        0.02, help="Learning rate of the subspace training.", interval=_POSITIVE
+        1e-3, help="Learning rate of the subspace training.", interval=_POSITIVE
     )
     qat_steps: int = config_field(60, help="Steps of the quantisation-aware fine-tune.", minimum=0)
     qat_lr: float = config_field(
-        0.005, help="Learning rate of the quantisation-aware fine-tune.", interval=_POSITIVE
+        1e-3, help="Learning rate of the quantisation-aware fine-tune.", interval=_POSITIVE
     )
     full_steps: int = config_field(
         300, help="Steps of the reference full fine-tune (0 skips it).", minimum=0

@@ -50,7 +50,13 @@ from tables import accuracy_table, dstar_table, md_table, observed_dstar, rate_t
 
 
 def tradeoff(*args: str, log: list[str]) -> subprocess.CompletedProcess:
-    """Run ``tradeoff ARGS`` (the installed console command) and record the command line."""
+    """Run ``tradeoff ARGS`` (the installed console command) and record the command line.
+
+    ``fit`` and ``sweep theory`` replace their output folders under paper/results, which this
+    build owns (folders written before the toolkit marked its outputs included): ``--overwrite``.
+    """
+    if (args[0] == "fit" or args[:2] == ("sweep", "theory")) and "--overwrite" not in args:
+        args = (*args, "--overwrite")
     exe = Path(sys.executable).with_name("tradeoff")
     cmd = [str(exe) if exe.exists() else "tradeoff", *args]
     log.append(" ".join(["tradeoff", *args]))

@@ -78,7 +78,8 @@ def dstar_table(fit_json: dict, name: str) -> str:
                     )
                 parts.append(f"n={e['n']:g}: model {e['value']:.2f}{ci}{edge}{data}")
             lof = res.get("lack_of_fit")
-            lof_text = f" **{lof['verdict']}.**" if lof else ""
+            # a rejection opens the verdict itself; its absence is said here
+            lof_text = f" **{lof['verdict']}.**" if lof and not lof["rejected"] else ""
             verdict = res.get("verdict", "")
             verdict = verdict.get("text", "") if isinstance(verdict, dict) else verdict
             lines.append(f"{head}: " + "; ".join(parts) + f".{lof_text} {verdict}")

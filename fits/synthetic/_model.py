@@ -5,8 +5,9 @@ The base is a small ``LlamaForCausalLM`` built from a transformers config (defau
 pre-trained on a range of operation counts (the paper's "Ops[2-6]" / "Ops[2-8]" style bases).
 A pre-trained base is looked up, in order, in
 
-1. the package's shipped checkpoint (``fits/data/<name>/``) when its recorded config hash
-   matches, so the quick demo needs no pre-training;
+1. the package's shipped checkpoints (every ``fits/data/synthetic-base-*/``: Ops[1-4] with 8
+   op slots, and the calibrated Ops[1-2] with 6 slots that the demo uses) when the recorded
+   config hash matches, so sweeps of those configs and the demo need no pre-training;
 2. the user's cache folder: ``$SFT_TRADEOFF_CACHE``, else ``$XDG_CACHE_HOME/sft-tradeoff``,
    else ``~/.cache/sft-tradeoff``, under ``bases/synthetic-<hash>/``.
 
@@ -35,6 +36,7 @@ __all__ = [
     "cache_root",
     "find_synthetic_base",
     "shipped_base_dir",
+    "shipped_base_dirs",
 ]
 
 FORMAT_VERSION = 1
@@ -185,6 +187,11 @@ def shipped_base_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "data" / SHIPPED_BASE
 
 
+def shipped_base_dirs() -> list[Path]:
+    """Every checkpoint shipped in the package (``fits/data/synthetic-base-*``), sorted."""
+    return sorted(shipped_base_dir().parent.glob("synthetic-base-*"))
+
+
 def _matches(folder: Path, cfg: PretrainConfig) -> bool:
     meta = folder / PRETRAIN_META
     if not (meta.is_file() and (folder / "config.json").is_file()):
@@ -202,7 +209,7 @@ def find_synthetic_base(cfg: PretrainConfig | None = None) -> Path | None:
     Looks in the shipped package data first, then in the cache (see module docstring).
     """
     cfg = cfg or PretrainConfig()
-    for folder in (shipped_base_dir(), base_cache_dir(cfg)):
+    for folder in (*shipped_base_dirs(), base_cache_dir(cfg)):
         if _matches(folder, cfg):
             return folder
     return None

@@ -54,3 +54,16 @@ def test_model_shape_and_bad_configs():
         PretrainConfig(ops=(1, 9))
     with pytest.raises(InvalidParameterError, match="`lr` must be positive"):
         PretrainConfig(lr=0)
+
+
+def test_calibrated_base_is_shipped_too_and_found_by_its_config():
+    from fits.synthetic._model import shipped_base_dirs
+
+    cfg = PretrainConfig(ops=(1, 2), max_ops=6, steps=800)
+    folder = find_synthetic_base(cfg)
+    assert folder is not None and folder in shipped_base_dirs() and folder != shipped_base_dir()
+    meta = json.loads((folder / "pretrain_meta.json").read_text())
+    assert meta["config_hash"] == cfg.config_hash()
+    per_op = [meta["eval"][f"ops{k}_accuracy"] for k in range(1, 7)]
+    assert min(per_op[:2]) >= 0.95 and max(per_op[2:]) <= 0.30  # knows k <= 2 only
+    assert (folder / "model.safetensors").stat().st_size < 3_000_000
