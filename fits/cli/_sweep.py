@@ -287,7 +287,7 @@ def sweep_status_cmd(
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Output folder (resumable)."),
     quick: bool = typer.Option(
-        False, "--quick", help="4 difficulties x 2 budgets x 1 seed (1.5-2.5 minutes on 2 cores)."
+        False, "--quick", help="5 difficulties x 2 budgets x 1 seed (about 1.5 minutes on 2 cores)."
     ),
     workers: int = typer.Option(2, "--workers", help="Parallel 1-thread training processes."),
     n_resamples: int = typer.Option(
@@ -306,7 +306,7 @@ def demo(
 ) -> None:
     """The whole toolkit end to end on the synthetic task: sweep, KL, fit, d*(n), report.
 
-    Fine-tunes the shipped small base model on difficulty mixtures at several budgets (CPU, no download), measures weight distances and per-slice losses, fits the tradeoff with bootstrap intervals, writes OUT/fit.json and OUT/report.html, and says whether d* moved toward harder data as n grew. Full: 4 difficulties x 3 budgets x 2 seeds (under 10 minutes on 2 cores). A rerun after an interruption continues where it stopped.
+    Fine-tunes the shipped small base model on difficulty mixtures at several budgets (CPU, no download), measures weight distances and per-slice losses, fits the tradeoff with bootstrap intervals, writes OUT/fit.json and OUT/report.html, and says whether d* moved toward harder data as n grew. Full: 5 difficulties x 3 budgets x 2 seeds (about 7 minutes on 2 cores). A rerun after an interruption continues where it stopped.
 
     Example: tradeoff demo --quick --out demo-out
     """

@@ -123,15 +123,21 @@ class LackOfFit:
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> LackOfFit:
+        """Rebuild from :meth:`to_dict` output (JSON writes the NaNs of an untested fit as null)."""
+
+        def num(key: str) -> float:
+            value = obj.get(key)
+            return float("nan") if value is None else float(value)
+
         return cls(
             testable=bool(obj["testable"]),
-            statistic=float(obj["statistic"]),
+            statistic=num("statistic"),
             df=(int(obj["df"][0]), int(obj["df"][1])),
-            p_value=float(obj["p_value"]),
+            p_value=num("p_value"),
             alpha=float(obj["alpha"]),
             method=str(obj["method"]),
-            ss_lof=float(obj.get("ss_lof", float("nan"))),
-            ss_pe=float(obj.get("ss_pe", float("nan"))),
+            ss_lof=num("ss_lof"),
+            ss_pe=num("ss_pe"),
             reason=str(obj.get("reason", "")),
         )
 

@@ -362,7 +362,7 @@ def run_demo(
     out : path
         Output folder; a rerun resumes the sweep inside it.
     quick : bool
-        The small grid (4 difficulties x 2 budgets x 1 seed) instead of the full one
+        The small grid (5 difficulties x 2 budgets x 1 seed) instead of the full one
         (4 x 3 x 2).
     workers : int
         Parallel training processes (1 torch thread each).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -79,6 +80,11 @@ def test_not_testable_without_replicates():
     assert "no replicates" in lof.reason
     assert "not testable" in str(lof)
     assert lof.to_dict()["testable"] is False
+    # through JSON (NaN written as null) and back
+    from pacbound.support import to_jsonable
+
+    again = type(lof).from_dict(json.loads(json.dumps(to_jsonable(lof.to_dict()))))
+    assert not again.testable and np.isnan(again.statistic) and again.reason == lof.reason
 
 
 def test_verdict_names_the_model_when_rejected():
