@@ -16,12 +16,12 @@ Goal: the checks add at most 10% to the fit. Both are timed interleaved, best of
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
 import pytest
 
+from benchmarks._common import best_time
 from fits import ModelSpec, TradeoffModel, fit_tradeoff, prepare_data
 from fits.estimate import fit_core, lack_of_fit, model_free_dstar
 from tests.fits._sim import simulate_runs
@@ -32,15 +32,6 @@ ROUNDS = 5
 @pytest.fixture(scope="module")
 def runs():
     return simulate_runs(0)
-
-
-def _best(fn, rounds=ROUNDS):
-    best = np.inf
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def test_checks_add_at_most_ten_percent(benchmark, runs):
@@ -58,9 +49,9 @@ def test_checks_add_at_most_ten_percent(benchmark, runs):
 
     t_checks = t_fit = t_lean = np.inf
     for _ in range(ROUNDS):  # interleaved, so all see the same machine load
-        t_checks = min(t_checks, _best(checks, 1))
-        t_fit = min(t_fit, _best(fit, 1))
-        t_lean = min(t_lean, _best(lambda: fit(cv=False, baselines=False), 1))
+        t_checks = min(t_checks, best_time(checks, 1))
+        t_fit = min(t_fit, best_time(fit, 1))
+        t_lean = min(t_lean, best_time(lambda: fit(cv=False, baselines=False), 1))
     share = t_checks / (t_fit - t_checks)
     share_lean = t_checks / (t_lean - t_checks)
     print(
