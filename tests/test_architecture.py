@@ -58,22 +58,6 @@ def _project_module(target: str) -> str:
     return target
 
 
-def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
-    """Every node of ``tree`` except those under ``if TYPE_CHECKING:`` (type-only imports,
-    which never run and so cannot form an import cycle)."""
-    out: list[ast.AST] = []
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        out.append(node)
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and getattr(child.test, "id", None) == "TYPE_CHECKING":
-                stack.extend(child.orelse)
-                continue
-            stack.append(child)
-    return out
-
-
 def _imports(name: str) -> list[tuple[str, str, int]]:
     """Every project module ``name`` imports, anywhere in its source.
 
@@ -83,7 +67,7 @@ def _imports(name: str) -> list[tuple[str, str, int]]:
     """
     tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
     found: list[tuple[str, str, int]] = []
-    for node in _runtime_nodes(tree):
+    for node in ast.walk(tree):  # type-only imports (under TYPE_CHECKING) count too
         if isinstance(node, ast.Import):
             for alias in node.names:
                 target = _project_module(alias.name)

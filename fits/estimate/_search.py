@@ -10,15 +10,22 @@
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-if TYPE_CHECKING:
-    from fits.estimate._varpro import Problem
+__all__ = ["ResidualProblem", "distinct_starts", "levenberg_marquardt", "pattern_search"]
 
-__all__ = ["distinct_starts", "levenberg_marquardt", "pattern_search"]
+
+class ResidualProblem(Protocol):
+    """What the Levenberg–Marquardt search needs of a projected least-squares problem (the
+    :class:`fits.estimate._varpro.Problem` it is given): residuals at shapes ``theta`` for the
+    draws ``rows``, and their weighted sums of squares."""
+
+    def residuals(
+        self, theta: NDArray[np.float64], rows: NDArray[np.int_]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 
 
 def distinct_starts(
@@ -123,7 +130,7 @@ def pattern_search(
 
 
 def levenberg_marquardt(
-    problem: Problem,
+    problem: ResidualProblem,
     theta0: NDArray[np.float64],
     rows: NDArray[np.int_],
     lo: NDArray[np.float64],

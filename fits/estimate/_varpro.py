@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from fits.estimate._search import levenberg_marquardt
 from fits.model._families import TradeoffModel
 
 __all__ = [
@@ -356,8 +357,6 @@ def refine(
 
     f0 = phi(theta0)
     if polish == "levenberg-marquardt":
-        from fits.estimate._search import levenberg_marquardt
-
         found, value = levenberg_marquardt(problem, theta0[None], zero, lo, hi)
         better = bool(value[0] <= f0)
         theta = np.clip(found[0] if better else theta0, lo, hi)

@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from fits.estimate._varpro import Refusal
 from fits.model._families import PARAM_DOC
 
-if TYPE_CHECKING:  # a type only: _result imports this module when it renders
-    from fits.results._result import FitResult
+
+class FitResult(Protocol):
+    """What the summary reads of a :class:`fits.results.FitResult` (a protocol, so that this
+    module, which the result calls to render itself, does not import it back)."""
+
+    model: Any
+    target: str
+    params: dict[str, float]
+    intervals: dict[str, Any]
+    nobs: int
+    ncells: int
+    nparams: int
+    aicc: float
+    success: bool
+    d_star: tuple[Any, ...]
+    d_star_method: str
+    shift_exponent: float | None
+    shift_interval: Any
+    p_increase: float | None
+    p_monotone: float | None
+    verdict: str
+    comparison: tuple[dict[str, Any], ...]
+    cv: tuple[dict[str, Any], ...]
+    config: dict[str, Any]
+    data: Any
+    draws: Any
+    lack_of_fit: Any
+    model_free: tuple[Any, ...]
+    model_selection: Any
+
+    @property
+    def forward_predictions(self) -> list[dict[str, Any]]: ...
 
 
 def _g(x: Any, digits: int = 4) -> str:
