@@ -14,6 +14,7 @@ EXPORTS: dict[str, str] = {
     "checkpoint_folders": "measurement._output_folder",
     "resolve_output_folder": "measurement._output_folder",
     "resolve_model_path": "measurement._output_folder",
+    "adapter_base": "measurement._output_folder",
     "Checkpoint": "measurement._checkpoint",
     "TensorInfo": "measurement._checkpoint",
     # posterior trained against the bound (learnt or base-centred priors)

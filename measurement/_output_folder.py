@@ -124,3 +124,34 @@ def resolve_model_path(spec: str | os.PathLike[str]) -> tuple[Path, str | None]:
             f"(`hf download {text}`) or pass a local folder."
         ) from None
     return Path(local), f"{text}: from the local Hugging Face cache, {local}"
+
+
+def adapter_base(adapter: str | os.PathLike[str]) -> tuple[Path, str]:
+    """The base model a PEFT adapter names (``base_model_name_or_path`` of its
+    ``adapter_config.json``), resolved locally by :func:`resolve_model_path` (a folder, an HF
+    cache folder, or a hub id in the local cache; never downloaded).
+
+    Returns the local folder and a note saying where it came from.
+
+    Raises
+    ------
+    FileNotFoundError
+        The adapter has no ``adapter_config.json``, names no base, or its base is not local.
+    """
+    import json
+
+    config = Path(adapter) / "adapter_config.json"
+    if not config.is_file():
+        raise FileNotFoundError(f"{adapter}: no adapter_config.json, so no base model is named.")
+    name = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    if not name:
+        raise FileNotFoundError(
+            f"{config}: `base_model_name_or_path` is empty; pass the base model explicitly."
+        )
+    path, note = resolve_model_path(name)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{config}: the base it names, {name!r}, is not a local folder nor a hub id in the "
+            "local cache; pass the base model explicitly."
+        )
+    return path, f"base model from {config}: {name}" + (f" ({note})" if note else "")

@@ -16,6 +16,8 @@ from measurement import (
 )
 from measurement._cli_weights import app
 
+pytest_plugins = ["tests.measurement._data_fixtures"]
+
 runner = CliRunner()
 
 
@@ -110,3 +112,41 @@ def test_weights_takes_a_hub_id_base_from_the_cache(
         app, ["weights", "org/absent", str(full_finetune), "--out", str(tmp_path / "t")]
     )
     assert res.exit_code == 2 and "not in the local Hugging Face cache" in res.stderr
+
+
+def test_models_by_hub_id_and_an_adapters_named_base_load_offline(tmp_path, monkeypatch, llama_dir):
+    import json
+
+    import torch
+    from huggingface_hub import constants
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from measurement import adapter_base, load_causal_lm
+
+    _, snap = _hf_cache(tmp_path / "hub", llama_dir, repo="org/llama")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    # a hub id in the local cache loads as the folder itself (nothing downloaded)
+    lm, _ = load_causal_lm("org/llama", dtype="float32", device="cpu")
+    ref = AutoModelForCausalLM.from_pretrained(llama_dir, dtype=torch.float32)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(lm.state_dict().values(), ref.state_dict().values(), strict=True)
+    )
+    # an adapter that names its base by hub id: the base is its default
+    peft_model = get_peft_model(
+        ref, LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False)
+    )
+    adapter = tmp_path / "adapter"
+    peft_model.save_pretrained(adapter)
+    cfg = json.loads((adapter / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = "org/llama"
+    (adapter / "adapter_config.json").write_text(json.dumps(cfg))
+    path, note = adapter_base(adapter)
+    assert path == snap and "org/llama" in note
+    lm, _ = load_causal_lm(None, adapter=adapter, dtype="float32", device="cpu")
+    assert hasattr(lm, "peft_config")
+    cfg["base_model_name_or_path"] = "org/absent"
+    (adapter / "adapter_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(FileNotFoundError, match="not in the local Hugging Face cache"):
+        adapter_base(adapter)
