@@ -25,7 +25,7 @@ from fits.estimate._lack_of_fit import lack_of_fit
 from fits.estimate._model_free import model_free_dstar
 from fits.estimate._varpro import Refusal
 from fits.exceptions import DegenerateBootstrapWarning, FitRefusedError, InsufficientDataError
-from fits.model._cells import prepare_data
+from fits.model._cells import FitData, prepare_data
 from fits.model._dstar import dstar, make_surfaces
 from fits.model._families import TradeoffModel
 from fits.results._assemble import assemble_result
@@ -87,14 +87,7 @@ def fit_tradeoff(
     generator = np.random.default_rng(cfg.seed)
     with Progress(progress) as bar:
         bar.stage("preparing data")
-        data = prepare_data(
-            runs,
-            target=cfg.target,
-            weights=cfg.weights,
-            complexity=spec.measured,
-            exclude=cfg.exclude,
-            max_bins=cfg.max_bins,
-        )
+        data = _prepare(runs, cfg, spec.measured)
         tm = TradeoffModel.for_data(spec, data, cfg.bounds)
         n_params = tm.n_shape + 3
         if data.n_cells <= n_params:
@@ -204,16 +197,21 @@ def fit_tradeoff(
     )
 
 
-def _fit_families(runs: pd.DataFrame, cfg: FitConfig, progress: bool) -> FitResult:
-    """Several families: compare them, average d*(n), and report the best one's full fit."""
-    data = prepare_data(
+def _prepare(runs: pd.DataFrame, cfg: FitConfig, complexity: str | None) -> FitData:
+    """The runs as the fit sees them: target, weights, exclusions and binning from ``cfg``."""
+    return prepare_data(
         runs,
         target=cfg.target,
         weights=cfg.weights,
-        complexity=next((s.measured for _, s in cfg.specs() if s.measured), None),
+        complexity=complexity,
         exclude=cfg.exclude,
         max_bins=cfg.max_bins,
     )
+
+
+def _fit_families(runs: pd.DataFrame, cfg: FitConfig, progress: bool) -> FitResult:
+    """Several families: compare them, average d*(n), and report the best one's full fit."""
+    data = _prepare(runs, cfg, next((s.measured for _, s in cfg.specs() if s.measured), None))
     selection = select_families(
         data,
         cfg.specs(),
