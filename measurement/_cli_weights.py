@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from measurement._cli_options import ADAPTER, PROGRESS
+from measurement._cli_options import ADAPTER, PROGRESS, adapter_default_base, local_model
 from pacbound.exceptions import InvalidParameterError
 from pacbound.support import (
     check_output_path,
@@ -35,6 +35,10 @@ Examples:
   tradeoff weights base/ finetuned/ --out stats/
 
   tradeoff weights base/ --adapter lora-adapter/ --out stats/ --base-norms
+
+  tradeoff weights --adapter lora-adapter/ --out stats/    # BASE: the one the adapter names
+
+  tradeoff weights Qwen/Qwen2.5-0.5B finetuned/ --out stats/    # a hub id, from the local HF cache
 """
 
 _KL_HELP = """KL(Q||P) between Gaussians around the fine-tuned and the base weights, and bounds.
@@ -77,7 +81,7 @@ def _chunk_bytes(chunk_mb: float) -> int:
 
 
 def _measure(
-    base: Path,
+    base: Path | None,
     finetuned: Path | None,
     out: Path | None,
     *,
@@ -92,19 +96,23 @@ def _measure(
 ):  # type: ignore[no-untyped-def]
     """Stream the statistics (resuming from the journal in ``out``) and save them to ``out``.
 
-    BASE may be a hub id or an HF cache folder (resolved offline from the local cache), and
-    FINETUNED a training output folder (its latest ``checkpoint-*`` when it holds only those).
+    BASE and FINETUNED may be hub ids or HF cache folders (resolved offline from the local
+    cache), FINETUNED a training output folder (its latest ``checkpoint-*`` when it holds only
+    those); BASE None with an adapter is the base the adapter names, when it is local.
     """
-    from measurement._output_folder import resolve_model_path, resolve_output_folder
     from measurement._weight_statistics import weight_statistics
 
-    base, base_note = resolve_model_path(base)
-    note = None
+    if base is None:
+        if adapter is None:
+            raise InvalidParameterError(
+                "`BASE` must be given (it may be left out only with --adapter, whose "
+                "adapter_config.json names the base); got no BASE and no --adapter."
+            )
+        base = adapter_default_base(adapter)
+    else:
+        base = local_model(base)
     if finetuned is not None:
-        finetuned, note = resolve_output_folder(finetuned)
-    for line in (base_note, note):
-        if line:
-            typer.echo(f"note: {line}", err=True)
+        finetuned = local_model(finetuned, checkpoints=True)
 
     if out is not None:  # the statistics files are added beside any others: nothing replaced
         check_output_path(out, [base, finetuned, adapter, adapter_init], kind="dir", replaces=False)
@@ -129,8 +137,10 @@ def _measure(
 
 @app.command("weights", help=_WEIGHTS_HELP)
 def weights(
-    base: Path = typer.Argument(
-        ..., help="Base model: HF folder, .safetensors or .bin file, or a hub id in the HF cache."
+    base: Path | None = typer.Argument(
+        None,
+        help="Base model: HF folder, .safetensors or .bin file, HF cache folder, or a hub id in "
+        "the local HF cache. Optional with --adapter: default the base the adapter names.",
     ),
     finetuned: Path | None = typer.Argument(
         None, help="Fine-tuned model (same forms), or a PEFT adapter folder (or use --adapter)."
@@ -147,7 +157,6 @@ def weights(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     with user_errors():
-
         stats = _measure(
             base,
             finetuned,
@@ -171,7 +180,11 @@ def weights(
 
 @app.command("kl", help=_KL_HELP)
 def kl(
-    base: Path | None = typer.Argument(None, help="Base model (or use --stats)."),
+    base: Path | None = typer.Argument(
+        None,
+        help="Base model, as for `tradeoff weights` (or use --stats). Optional with --adapter: "
+        "default the base the adapter names.",
+    ),
     finetuned: Path | None = typer.Argument(None, help="Fine-tuned model or adapter folder."),
     stats_dir: Path | None = typer.Option(
         None, "--stats", help="Folder written by `tradeoff weights` (instead of BASE FINETUNED)."
@@ -221,7 +234,7 @@ def kl(
             raise InvalidParameterError(
                 "`--stats` must be used instead of BASE FINETUNED, not with them; got both."
             )
-        if stats_dir is None and base is None:
+        if stats_dir is None and base is None and adapter is None:
             raise InvalidParameterError(
                 "`BASE` and FINETUNED (or --adapter) must be given, or `--stats DIR`; got nothing."
             )

@@ -88,8 +88,13 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
 
 
 def load_tokenizer(path: str | Path, *, fallback: str | Path | None = None) -> Any:
-    """Load the tokenizer saved in ``path`` (or ``fallback``), with a pad token set."""
+    """Load the tokenizer saved in ``path`` (or ``fallback``), with a pad token set.
+
+    Either may be a hub id or an HF cache folder, resolved offline from the local cache by
+    :func:`measurement.resolve_model_path`; nothing is downloaded."""
     from transformers import AutoTokenizer
+
+    from measurement._output_folder import resolve_model_path
 
     if str(path) == SMOLLM2_NAME:
         from measurement._smollm import load_smollm2_tokenizer
@@ -100,7 +105,8 @@ def load_tokenizer(path: str | Path, *, fallback: str | Path | None = None) -> A
         if candidate is None:
             continue
         try:
-            tok = AutoTokenizer.from_pretrained(str(candidate))
+            local, _ = resolve_model_path(candidate)
+            tok = AutoTokenizer.from_pretrained(str(local), local_files_only=True)
         except (OSError, ValueError, TypeError) as exc:
             errors.append(f"{candidate}: {exc}".splitlines()[0])
             continue
