@@ -4,7 +4,7 @@
 - ``_demo``: ``tradeoff demo``, the whole toolkit on an embedded default.
 - ``_regime``: in-distribution error against the base's, and P(d is best) by seed resampling.
 - ``_certify_sweep``: one cell certified with a learnt prior, a base-centred posterior and the
-  base itself.
+  base itself; and the demo's cheap per-run certificate (a learnt prior as a point mass).
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ EXPORTS: dict[str, str] = {
     "compression_run": "fits.experiments._compression_run",
     "CellCertificates": "fits.experiments._certify_sweep",
     "certify_cell": "fits.experiments._certify_sweep",
+    "RunCertificate": "fits.experiments._certify_sweep",
+    "certify_run": "fits.experiments._certify_sweep",
+    "certify_sweep_runs": "fits.experiments._certify_sweep",
     "split_rows": "fits.experiments._certify_sweep",
 }
 """Public name -> the module that defines it (loaded on first use)."""

@@ -10,11 +10,18 @@ Steps (each resumable: a rerun after a kill continues the sweep and redoes the c
    extrapolation, its own training subset) and its weight statistics against the base.
 2. **Fit** (``DIR/fit-<mode>/``): :func:`fits.load_runs`, then :func:`fits.fit_tradeoff` on the
    test error (1 − exact-answer accuracy) with bootstrap intervals, and its report.
-3. **Report** (``DIR/report.html``, ``DIR/fit.json``, ``DIR/demo.json``): the d*(n) table, the
+3. **Certify** (``DIR/certify/<run_id>/``, unless ``certify=False``): the in-distribution
+   certificate of each run of the first seed (:func:`fits.experiments.certify_run`): a prior run
+   fine-tuned on a random half of the run's training rows with the fine-tune's optimiser steps,
+   certified on the other half (KL = 0, exact binomial tail, no Monte Carlo), beside the base
+   model's certificate on the same half and the held-out 0-1 error on fresh samples of
+   D_train(d). The learnt prior makes the certificate tight; it is not the paper's
+   base-relative complexity (it certifies the prior run, not the fine-tune's move from the base).
+4. **Report** (``DIR/report.html``, ``DIR/fit.json``, ``DIR/demo.json``): the d*(n) table, the
    plain answer to "did d* move toward harder data as n grew, by how much?", where fine-tuning
    beat the base and by how much, the in-distribution error of each fine-tune on its own
    training mixture against the base's (:func:`fits.experiments.sweep_regime_table`), the
-   observed accuracy table, weight distance and per-slice accuracy plots.
+   observed accuracy table, the certificates, weight distance and per-slice accuracy plots.
 
 The task is the calibrated one of ``paper/calibration`` (base range, pre-training steps, test
 distribution and the SFT learning rate chosen by a criterion fixed before any d*(n) was seen:
@@ -28,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -36,6 +44,7 @@ from typing import Any
 
 import pandas as pd
 
+from fits.experiments._certify_sweep import BASE_KIND, KIND_TEXT
 from fits.results._html import chart_block, html_page, preformatted, section
 
 __all__ = ["DemoResult", "demo_spec", "run_demo"]
@@ -128,6 +137,39 @@ class DemoResult:
     timings: dict
     files: dict
     regime: tuple[dict, ...] = ()
+    certificates: tuple[dict, ...] = ()
+
+    def certificate_lines(self) -> list[str]:
+        """One row per certified run: certificate, the base's, held-out errors."""
+        if not self.certificates:
+            return []
+        first = self.certificates[0]
+        lines = [
+            "In-distribution certificates (0-1 error on D_train(d); each holds with probability "
+            f">= {1 - first['delta']:g}, on n_B = half of the run's rows; one seed per cell):",
+            f"  certificate [{first['certificate_kind']}]: {first['certificate_label']}.",
+            f"  base certificate [{BASE_KIND}]: {KIND_TEXT[BASE_KIND]}; on the same n_B rows.",
+            f"  {'mode':<7} {'n':>5} {'d':>3} {'seed':>4} {'n_B':>4}  {'certificate':>11} "
+            f"{'base cert':>9}  held-out error: {'fine-tune':>9} {'prior run':>9} {'base':>6}",
+        ]
+        rows = sorted(
+            self.certificates, key=lambda r: (r["budget_mode"], r["n"], r["difficulty"], r["seed"])
+        )
+        for r in rows:
+            lines.append(
+                f"  {r['budget_mode']:<7} {r['n']:>5} {r['difficulty']:>3g} {r['seed']:>4} "
+                f"{r['n_bound']:>4}  {r['certificate']:>11.3f} {r['base_certificate']:>9.3f}  "
+                f"{'':>15} {r['held_out_error']:>9.3f} {r['prior_held_out_error']:>9.3f} "
+                f"{r['base_held_out_error']:>6.3f}"
+            )
+        below = sum(r["certificate"] < r["base_certificate"] for r in rows)
+        lines.append(
+            f"  {below} of {len(rows)} certificates are below the base's on the same rows "
+            "(a certified improvement of the prior run over the base); held-out errors on "
+            f"{first['n_held_out']} fresh samples per run. Assumptions:"
+        )
+        lines += [f"  - {a}." for a in first["assumptions"]]
+        return lines
 
     def dstar_table(self) -> str:
         def cell(e: dict | None) -> str:
@@ -167,6 +209,8 @@ class DemoResult:
                 *self.beat_base_lines(),
                 "",
             ]
+        if self.certificates:
+            parts += [*self.certificate_lines(), ""]
         for mode, v in self.verdicts.items():
             parts.append(f"[{mode}] observed: {v['observed']}")
             for target in TARGETS:
@@ -184,6 +228,8 @@ class DemoResult:
                 f"CPU time of the runs: {t['runs_cpu']:.0f} s (with 2 free cores the sweep needs "
                 f"about {t['runs_cpu'] / 2:.0f} s of wall time; more when the cores are shared)."
             )
+        if t.get("certify") is not None:
+            parts.append(f"time: certificates {t['certify']:.0f} s.")
         parts.append(
             f"time: sweep {t['sweep']:.0f} s, fit {t['fit']:.0f} s, report {t['report']:.0f} s, "
             f"total {t['total']:.0f} s. Report: {self.files.get('report', Path(self.out) / 'report.html')}"
@@ -270,6 +316,7 @@ class DemoResult:
             "files": {k: str(v) for k, v in self.files.items()},
             "beat_base": self.beat_base_lines(),
             "regime": list(self.regime),
+            "certificates": list(self.certificates),
         }
 
 
@@ -354,6 +401,7 @@ def run_demo(
     n_resamples: int | None = None,
     progress: bool = True,
     steps_control: bool = False,
+    certify: bool = True,
 ) -> DemoResult:
     """Run the demo into ``out`` (see the module docstring) and return what it found.
 
@@ -373,6 +421,8 @@ def run_demo(
     steps_control : bool
         Also run every cell at a fixed number of steps (the control that separates sample size
         from compute); the report then shows both budget modes, each d*(n) labelled.
+    certify : bool
+        Certify each run of the first seed (module docstring, step 4); ``False`` skips it.
     """
     from fits import FitConfig, fit_tradeoff, load_runs, save_chart, write_report
     from fits.sweep._api import run_sweep
@@ -452,6 +502,13 @@ def run_demo(
             dstar_rows.append(row)
     t_fit = time.perf_counter() - t1
 
+    t_cert = time.perf_counter()
+    certificates: tuple[dict, ...] = ()
+    if certify:
+        certificates = _certify(out, spec, workers, progress)
+        regime = _with_certificates(regime, certificates)
+    t_cert = time.perf_counter() - t_cert if certify else None
+
     t2 = time.perf_counter()
     cpu_col = "timing.cpu_seconds"
     runs_cpu = (
@@ -490,9 +547,11 @@ def run_demo(
             "report": time.perf_counter() - t2,
             "total": time.perf_counter() - t0,
             "runs_cpu": runs_cpu,
+            "certify": t_cert,
         },
         files,
         regime,
+        certificates,
     )
     page = _demo_html(result, spec, sweep, fitted, images, specs, out)
     atomic_write_text(out / "report.html", page)
@@ -500,6 +559,35 @@ def run_demo(
     result = dataclasses.replace(result, timings={**timings, "total": time.perf_counter() - t0})
     write_json(out / "demo.json", result.to_dict())
     return result
+
+
+def _certify(out: Path, spec: Any, workers: int, progress: bool) -> tuple[dict, ...]:
+    """Certificates of the first seed's runs (module docstring, step 4), as flat records."""
+    from fits.experiments._certify_sweep import certify_sweep_runs
+    from fits.sweep._runner import load_plan
+
+    plan = load_plan(out / "sweep")
+    first = min(r.seed for r in plan.runs)
+    runs = [r for r in plan.runs if r.seed == first]
+    if progress:
+        print(
+            f"certifying {len(runs)} runs (a prior run on half the rows of each) ...",
+            file=sys.stderr,
+        )
+    certs = certify_sweep_runs(out / "sweep", runs, out / "certify", workers=workers)
+    return tuple(c.record() for c in certs)
+
+
+def _with_certificates(regime: tuple[dict, ...], certs: tuple[dict, ...]) -> tuple[dict, ...]:
+    """Each (budget_mode, n, difficulty) cell with its certified run's values beside it."""
+    by_cell = {(c["budget_mode"], c["n"], c["difficulty"]): c for c in certs}
+    keys = ("certificate", "certificate_kind", "base_certificate", "held_out_error")
+    out = []
+    for row in regime:
+        c = by_cell.get((row["budget_mode"], row["n"], float(row["difficulty"])))
+        extra = {} if c is None else {k: c[k] for k in keys} | {"certificate_seed": c["seed"]}
+        out.append({**row, **extra})
+    return tuple(out)
 
 
 def _demo_html(result: DemoResult, spec, sweep, fitted, images, specs, out: Path) -> str:

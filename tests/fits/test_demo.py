@@ -78,6 +78,15 @@ def test_quick_demo_end_to_end(tmp_path):
     _check_consistent(summary, out)
     html = (out / "report.html").read_text()
     assert "d*(n)" in html and "data:image/png;base64" in html
+    # every run certified (one seed), the base's certificate beside it; the goal: at
+    # most 0.5 for the easiest difficulty at the largest budget
+    certs = json.loads((out / "demo.json").read_text())["certificates"]
+    assert len(certs) == n_runs and "In-distribution certificates" in html
+    for c in certs:
+        assert 0.0 <= c["certificate"] <= 1.0 and 0.0 <= c["base_certificate"] <= 1.0
+        assert 0.0 <= c["held_out_error"] <= 1.0 and c["certificate_kind"] == "learnt-prior"
+    easiest = [c for c in certs if c["difficulty"] == min(QUICK["centers"])]
+    assert max(easiest, key=lambda c: c["n"])["certificate"] <= 0.5
     # a rerun resumes (nothing is trained again) and, with the fixed seeds, says the same
     again = CliRunner().invoke(
         app, ["demo", "--quick", "--out", str(out), "--json", "--n-resamples", "50"]
