@@ -331,7 +331,7 @@ def theory_for_sweep(
             tok = AutoTokenizer.from_pretrained(folder)
             model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
             records = task.train_records(diffs[run.difficulty_label], run.n, run.seed)
-            prompts, comps = encode_records(tok, records)
+            prompts, comps = encode_records(tok, records, chat=task.chat)
             examples = [
                 EvalExample(tuple(p), tuple(c), None) for p, c in zip(prompts, comps, strict=True)
             ]

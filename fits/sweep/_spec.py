@@ -100,6 +100,13 @@ FIELDS: tuple[FieldSpec, ...] = (
         None,
         "Synthetic: the 'inrange' slice (default: the base's pre-training range).",
     ),
+    F(
+        "task.chat",
+        "bool",
+        False,
+        "Render each prompt as a user turn of the base tokenizer's chat template (with the "
+        "generation prompt); the completion ends with the template's end-of-turn token.",
+    ),
     F("task.train", "str", None, "Dataset: training file (.jsonl, .json, .csv, .parquet)."),
     F("task.test", "str", None, "Dataset: test file (default: hold out task.test_fraction)."),
     F(
@@ -303,11 +310,16 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     (
-        lambda s: s["task"]["kind"] != "synthetic" or s["base"]["kind"] == "synthetic",
-        "task.kind",
         lambda s: (
-            "`task.kind` = 'synthetic' needs the synthetic base "
-            f"(base.kind = 'synthetic'); got base.kind = {s['base']['kind']!r}"
+            s["task"]["kind"] != "synthetic"
+            or s["base"]["kind"] == "synthetic"
+            or s["task"].get("inrange_ops") is not None
+        ),
+        "task.inrange_ops",
+        lambda s: (
+            "`task.inrange_ops` is required when the synthetic task is learnt by a base that "
+            f"was not pre-trained on it (base.kind = {s['base']['kind']!r}): it names the op "
+            "counts of the 'inrange' slice, e.g. '1-2'"
         ),
     ),
     (

@@ -82,12 +82,16 @@ class SyntheticTask:
         from fits.synthetic._generator import TaskFormat, answer_from_completion
 
         self.spec = spec
+        self.chat = bool(spec["task.chat"])
         self.fmt = TaskFormat(max_ops=spec["task.max_ops"], prime=spec["task.prime"])
         k = self.fmt.max_ops
         self.base_ops = _range(spec["base.ops"], "base.ops")
         self.test_ops = _range(spec["task.test_ops"] or f"1-{k}", "task.test_ops")
         self.inrange_ops = _range(spec["task.inrange_ops"] or spec["base.ops"], "task.inrange_ops")
-        for name, (lo, hi) in (("base.ops", self.base_ops), ("task.test_ops", self.test_ops)):
+        checked = [("task.test_ops", self.test_ops), ("task.inrange_ops", self.inrange_ops)]
+        if spec["base.kind"] == "synthetic":
+            checked.append(("base.ops", self.base_ops))
+        for name, (lo, hi) in checked:
             if hi > k:
                 raise SpecError(
                     f"{spec.source}: `{name}` must lie within 1-{k} (task.max_ops); got {lo}-{hi}."
@@ -184,6 +188,7 @@ class DatasetTask:
 
     def __init__(self, spec: SweepSpec):
         self.spec = spec
+        self.chat = bool(spec["task.chat"])
         cols = {
             "prompt": spec["task.prompt_column"],
             "completion": spec["task.completion_column"],

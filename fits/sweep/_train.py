@@ -33,19 +33,35 @@ import numpy as np
 from fits.sweep._plan import PlannedRun
 from fits.sweep._spec import SweepSpec
 from fits.sweep._tasks import Difficulty, Record
+from pacbound.exceptions import InvalidParameterError
 
 __all__ = ["encode_records", "evaluate_records", "train_one"]
 
 
-def encode_records(tokenizer, records: list[Record], max_length: int | None = None):
+def encode_records(
+    tokenizer, records: list[Record], max_length: int | None = None, *, chat: bool = False
+):
     """Prompt ids (with the tokenizer's special tokens) and completion ids (EOS appended).
 
+    With ``chat`` each prompt is the user turn of the tokenizer's chat template followed by
+    the assistant's generation prompt, and the completion ends with the template's
+    end-of-turn token (the tokenizer's EOS for chat models such as SmolLM2's ``<|im_end|>``).
     With ``max_length`` the prompt is cut from the left and the completion from the right so
     that the pair fits.
     """
     if not records:
         return [], []
-    prompts = tokenizer([r.prompt for r in records])["input_ids"]
+    if chat:
+        if not getattr(tokenizer, "chat_template", None):
+            raise InvalidParameterError(
+                f"task.chat = true needs a tokenizer with a chat template; "
+                f"{type(tokenizer).__name__} ({tokenizer.name_or_path!r}) has none."
+            )
+        prompts = [
+            _chat_ids(tokenizer, [{"role": "user", "content": r.prompt}]) for r in records
+        ]
+    else:
+        prompts = tokenizer([r.prompt for r in records])["input_ids"]
     comps = tokenizer([r.completion for r in records], add_special_tokens=False)["input_ids"]
     eos = tokenizer.eos_token_id
     out_p, out_c = [], []
@@ -59,12 +75,19 @@ def encode_records(tokenizer, records: list[Record], max_length: int | None = No
     return out_p, out_c
 
 
+def _chat_ids(tokenizer, messages: list[dict]) -> list[int]:
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+    if isinstance(ids, dict) or hasattr(ids, "keys"):  # transformers >= 5 returns an encoding
+        ids = ids["input_ids"]
+    return list(ids)
+
+
 def evaluate_records(model, tokenizer, task, records, slices, *, batch_size, accuracy=True):
     """``{<slice>_loss, <slice>_accuracy, <slice>_n}`` for ``records`` (see ``_evaluate``)."""
     from measurement import EvalExample, score_examples, summarize_scores
 
     max_length = task.spec["task.max_length"] if task.kind == "dataset" else None
-    prompts, comps = encode_records(tokenizer, records, max_length)
+    prompts, comps = encode_records(tokenizer, records, max_length, chat=task.chat)
     examples = [
         EvalExample(tuple(p), tuple(c), r.answer)
         for p, c, r in zip(prompts, comps, records, strict=True)
@@ -154,7 +177,7 @@ def train_one(
         write_json(Path(out_dir) / "adapter_seed.json", {"seed": int(run.seed)})
     records = task.train_records(difficulty, run.n, run.seed)
     max_length = spec["task.max_length"] if task.kind == "dataset" else None
-    prompts, comps = encode_records(tok, records, max_length)
+    prompts, comps = encode_records(tok, records, max_length, chat=task.chat)
     from datasets import Dataset
 
     features = {

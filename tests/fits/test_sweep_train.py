@@ -12,7 +12,9 @@ from transformers import AutoTokenizer
 from fits import SweepSpec, find_synthetic_base
 from fits.sweep._plan import plan_runs
 from fits.sweep._tasks import Record, make_task
+from fits.sweep._spec import SpecError
 from fits.sweep._train import encode_records, train_one
+from pacbound.exceptions import InvalidParameterError
 
 pytestmark = pytest.mark.usefixtures("sweep_env")
 
@@ -73,3 +75,40 @@ def test_train_one_writes_a_standard_hf_run_folder(tmp_path, finetune):
         a_rows = adapter[adapter["kind"] == "lora_A"]
         assert len(a_rows) > 0 and (a_rows["sq_base"] > 0).all()
         assert a_rows["sq_delta"].sum() < 0.1 * a_rows["sq_finetuned"].sum()
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}</s>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def test_chat_rendering_wraps_the_prompt_in_the_template_and_ends_the_turn():
+    tok = AutoTokenizer.from_pretrained(find_synthetic_base())
+    recs = [Record("a = 1 , ? a >", "a = 1 + 0 = 1", "1", 1.0)]
+    (plain,), (comp_plain,) = encode_records(tok, recs)
+    with pytest.raises(InvalidParameterError, match="chat template"):
+        encode_records(tok, recs, chat=True)
+    tok.chat_template = CHAT_TEMPLATE
+    (p,), (c,) = encode_records(tok, recs, chat=True)
+    rendered = tok.apply_chat_template(
+        [{"role": "user", "content": recs[0].prompt}], add_generation_prompt=True, tokenize=False
+    )
+    assert rendered.startswith("<|user|>a = 1") and rendered.endswith("<|assistant|>")
+    # the template carries any special tokens itself: none are added around it
+    assert p == tok(rendered, add_special_tokens=False)["input_ids"] and p != plain
+    # the completion is the same and ends the turn with EOS either way
+    assert c == comp_plain and c[-1] == tok.eos_token_id
+
+
+def test_synthetic_task_on_a_foreign_base_names_its_inrange_slice():
+    base = {
+        "base": {"kind": "path", "path": "somewhere"},
+        "difficulty": {"centers": [2]},
+        "budget": {"n": [8]},
+    }
+    with pytest.raises(SpecError, match="task.inrange_ops"):
+        SweepSpec.from_dict(base)
+    spec = SweepSpec.from_dict({**base, "task": {"inrange_ops": "1-2", "chat": True}})
+    task = make_task(spec)
+    assert task.chat and task.inrange_ops == (1, 2)
