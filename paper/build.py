@@ -6,20 +6,27 @@ Usage (from the repository root, inside the project's virtual environment)::
     python paper/build.py --skip-sweeps   # only what is derived from existing sweep folders
     python paper/build.py --workers 2     # parallel 1-thread training processes
 
-Stages, each a ``tradeoff`` command run as a subprocess (so the report is exactly what a user
-gets from the CLI):
+The report's sweeps (``paths.SWEEPS``): the calibrated synthetic sweeps (main body;
+``calibrated-{epochs,steps}`` pooled with their extra seeds ``-seeds34``), the real-LM sweep
+``smollm2-lora`` (filled in once its folder holds finished runs) and the first sweeps
+``epochs``/``steps``/``bins`` (appendix). Stages, each a ``tradeoff`` command run as a
+subprocess (so the report is exactly what a user gets from the CLI):
 
-1. ``tradeoff sweep run paper/specs/{epochs,steps,bins}.toml --out paper/runs/<name>``
-2. ``tradeoff fit paper/runs/<name> --model sq_dist --target error|loss --out paper/results/...``,
-   and with ``--rate free --profile`` (is the budget exponent of the gap 1/2?)
-3. ``tradeoff sweep examples`` then ``tradeoff fit --examples`` (threshold robustness)
-4. ``tradeoff sweep theory paper/runs/<name> --out paper/results/theory-<name>``
+1. ``tradeoff sweep run paper/specs/<folder>.toml --out paper/runs/<folder>`` for every run
+   folder that has a spec
+2. ``tradeoff fit paper/runs/<folder> [paper/runs/<folder> ...] --model sq_dist --target
+   error|loss --out paper/results/fit-<sweep>-...`` (all folders of a sweep in one fit), and
+   with ``--rate free --profile`` (is the budget exponent of the gap 1/2?)
+3. ``tradeoff sweep examples`` then ``tradeoff fit --examples`` (threshold robustness; first sweeps)
+4. ``tradeoff sweep theory paper/runs/<folder> --out paper/results/theory-<sweep>`` (the
+   sweep's first folder; reused when newer than its runs: run weights are not committed)
 5. Figures (Altair, saved offline through vl-convert) and tables from those outputs, the
-   re-analysis of the paper's Table 1, and ``paper/REPORT.md`` from ``paper/report_template.md``.
+   in-distribution error tables, the re-analysis of the paper's Table 1, and
+   ``paper/REPORT.md`` from ``paper/report_template.md``.
 
 Numbers in the report are filled in from the outputs; the prose around them is in the
-template. Timings depend on the machine (2 shared CPU cores here: hours, mostly the n = 4096
-runs).
+template. Timings depend on the machine (2 shared CPU cores here: hours for the sweeps; a few
+minutes for everything else).
 """
 
 from __future__ import annotations
@@ -44,9 +51,32 @@ from figures import (
     runs_table,
     table1_reanalysis,
 )
-from narrative import discussion, summary
-from paths import MODELS, PAPER, RESULTS, ROOT, RUNS, SWEEPS, TARGETS
-from tables import accuracy_table, dstar_table, md_table, observed_dstar, rate_table
+from llm import llm_section
+from narrative import appendix_discussion, discussion, summary
+from paths import (
+    LLM,
+    MAIN,
+    MODELS,
+    OLD,
+    PAPER,
+    RESULTS,
+    ROOT,
+    SWEEPS,
+    TARGETS,
+    available,
+    finished_folders,
+)
+from tables import (
+    accuracy_table,
+    dstar_table,
+    gain_table,
+    indist_table,
+    md_table,
+    observed_dstar,
+    rate_table,
+    regime_table,
+    shift_table,
+)
 
 
 def tradeoff(*args: str, log: list[str]) -> subprocess.CompletedProcess:
@@ -70,41 +100,46 @@ def tradeoff(*args: str, log: list[str]) -> subprocess.CompletedProcess:
 
 
 def run_sweeps(workers: int, log: list[str]) -> None:
-    for name in SWEEPS:
-        proc = tradeoff(
-            "sweep",
-            "run",
-            f"paper/specs/{name}.toml",
-            "--out",
-            f"paper/runs/{name}",
-            "--workers",
-            str(workers),
-            "--json",
-            log=log,
-        )
-        if proc.returncode != 0:
-            raise SystemExit(f"sweep {name} failed; rerun to resume it")
+    """Run (or resume) every run folder of the report's sweeps that has a spec."""
+    for folders in SWEEPS.values():
+        for folder in folders:
+            if not (PAPER / "specs" / f"{folder}.toml").is_file():
+                continue
+            proc = tradeoff(
+                "sweep",
+                "run",
+                f"paper/specs/{folder}.toml",
+                "--out",
+                f"paper/runs/{folder}",
+                "--workers",
+                str(workers),
+                "--json",
+                log=log,
+            )
+            if proc.returncode != 0:
+                raise SystemExit(f"sweep {folder} failed; rerun to resume it")
 
 
 def _tag(model: str) -> str:
     return model.replace(",", "-")
 
 
-def _fit_grid(
-    log: list[str], sweeps: tuple[str, ...], prefix: str, bootstrap: int, *extra: str
-) -> dict:
-    """``tradeoff fit`` on each sweep x form x target; (sweep, form, target) -> fit.json or
-    ``{"refused": reason}``."""
+def _sources(name: str) -> list[str]:
+    """The finished run folders of sweep ``name``, relative to the repository root."""
+    return [str(f.relative_to(ROOT)) for f in finished_folders(name)]
+
+
+def _fit_grid(log: list[str], sweeps: list[str], prefix: str, bootstrap: int, *extra: str) -> dict:
+    """``tradeoff fit`` on each sweep (all its run folders) x form x target; (sweep, form,
+    target) -> fit.json or ``{"refused": reason}``."""
     out = {}
-    for name in sweeps:
-        if not (RUNS / name / "runs").is_dir():
-            continue
+    for name in available(sweeps):
         for model in MODELS:
             for target in TARGETS:
                 folder = RESULTS / f"{prefix}-{name}-{_tag(model)}-{target}"
                 proc = tradeoff(
                     "fit",
-                    f"paper/runs/{name}",
+                    *_sources(name),
                     "--model",
                     model,
                     *extra,
@@ -127,22 +162,20 @@ def _fit_grid(
 
 def run_fits(log: list[str], bootstrap: int) -> dict:
     """Fit each sweep with each form on each target; return fit.json contents or the refusal."""
-    return _fit_grid(log, SWEEPS, "fit", bootstrap)
+    return _fit_grid(log, list(SWEEPS), "fit", bootstrap)
 
 
 def run_rate_tests(log: list[str], bootstrap: int) -> dict:
     """The budget exponent fitted free (gap ~ n^-nu) with bootstrap and profile intervals, for
     each sweep that varies n with difficulty mixtures, each fit form and each target."""
     extra = ("--rate", "free", "--profile", "--no-cv", "--no-plots")
-    return _fit_grid(log, ("epochs", "steps"), "rate", bootstrap, *extra)
+    return _fit_grid(log, [*MAIN, "epochs", "steps"], "rate", bootstrap, *extra)
 
 
 def run_robustness(log: list[str], bootstrap: int) -> dict:
     """Threshold robustness of the fitted d*(n), for the mixture sweep and the paper's bins."""
     out = {}
-    for name in ("epochs", "bins"):
-        if not (RUNS / name / "runs").is_dir():
-            continue
+    for name in available(["epochs", "bins"]):
         examples = RESULTS / f"examples-{name}.csv"
         tradeoff(
             "sweep",
@@ -179,35 +212,45 @@ def run_robustness(log: list[str], bootstrap: int) -> dict:
     return out
 
 
-def _newest_run(name: str) -> float:
-    runs = RUNS / name / "runs"
-    return max((p.stat().st_mtime for p in runs.iterdir()), default=0.0)
+def _run_ids(folder: Path) -> set[str]:
+    return {p.parent.name for p in (folder / "runs").glob("*/run_meta.json")}
+
+
+def _has_weights(folder: Path) -> bool:
+    """Every finished run of ``folder`` still has its weights (they are not committed)."""
+    names = ("model.safetensors", "adapter_model.safetensors")
+    return all(
+        any((folder / "runs" / run / name).is_file() for name in names) for run in _run_ids(folder)
+    )
 
 
 def run_theory(log: list[str]) -> dict:
-    """Theory terms per run; reused when newer than every run of the sweep (it is slow)."""
+    """Theory terms per run of each synthetic sweep's first run folder.
+
+    Reused when its ``theory.json`` covers exactly the folder's finished runs (run ids hash the
+    run's configuration), or when the run weights it needs are gone (they are not committed);
+    otherwise rerun (it is slow: minutes per sweep).
+    """
     out = {}
-    for name in SWEEPS:
-        if not (RUNS / name / "runs").is_dir():
-            continue
+    for name in available([*MAIN, *OLD]):
+        source = finished_folders(name)[0]
+        rel = source.relative_to(ROOT)
         folder = RESULTS / f"theory-{name}"
         done = folder / "theory.json"
-        if not (done.is_file() and done.stat().st_mtime > _newest_run(name)):
-            tradeoff(
-                "sweep",
-                "theory",
-                f"paper/runs/{name}",
-                "--out",
-                str(folder.relative_to(ROOT)),
-                "--gibbs-samples",
-                "20",
-                log=log,
-            )
+        cmd = f"tradeoff sweep theory {rel} --out {folder.relative_to(ROOT)} --gibbs-samples 20"
+        covered = (
+            {r["run_id"] for r in json.loads(done.read_text())["per_run"]}
+            if done.is_file()
+            else set()
+        )
+        if covered == _run_ids(source):
+            log.append(f"{cmd}   (reused: it covers every run)")
+        elif done.is_file() and not _has_weights(source):
+            log.append(f"{cmd}   (reused: the run weights it needs are not here)")
+        elif _has_weights(source):
+            tradeoff(*cmd.split()[1:], log=log)
         else:
-            log.append(
-                f"tradeoff sweep theory paper/runs/{name} --out "
-                f"{folder.relative_to(ROOT)} --gibbs-samples 20   (reused)"
-            )
+            log.append(f"{cmd}   (not run: no run weights)")
         if done.is_file():
             out[name] = json.loads(done.read_text())
     return out
@@ -220,42 +263,7 @@ def build_report(context: dict) -> str:
     return template
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--skip-sweeps", action="store_true", help="use existing sweep folders")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--n-resamples", type=int, default=1000, help="bootstrap refits per fit")
-    args = ap.parse_args(argv)
-    log: list[str] = []
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    if not args.skip_sweeps:
-        run_sweeps(args.workers, log)
-    fit_json = run_fits(log, args.n_resamples)
-    rates = run_rate_tests(log, args.n_resamples)
-    robust = run_robustness(log, min(args.n_resamples, 200))
-    theory = run_theory(log)
-    frames = {name: runs_table(name) for name in SWEEPS if (RUNS / name / "runs").is_dir()}
-    figs = {
-        "heatmap": fig_heatmap(frames),
-        "dstar": fig_dstar(fit_json, frames),
-        "kl": fig_kl(frames),
-        "gaps": fig_gaps(theory),
-        **copy_theory_figures(theory),
-    }
-    t1, t1_fig = table1_reanalysis()
-    t1.to_csv(RESULTS / "table1_reanalysis.csv", index=False)
-    context = {
-        "commands": "\n".join(f"    {c}" for c in log),
-        "build_seconds": f"{time.perf_counter() - t0:.0f}",
-        "table1": md_table(t1.drop(columns=["eval", "n_test", "train_size"]).round(4)),
-        "fig_table1": t1_fig,
-    }
-    for name, frame in frames.items():
-        context[f"acc_{name}"] = accuracy_table(frame)
-        context[f"dstar_{name}"] = dstar_table(fit_json, name)
-        context[f"observed_{name}"] = md_table(observed_dstar(frame), ".2f")
-        context[f"runs_{name}"] = str(len(frame))
+def _theory_context(context: dict, theory: dict) -> None:
     for name, res in theory.items():
         context[f"theory_notes_{name}"] = "\n".join(f"- {n}" for n in res["notes"])
         cells = pd.DataFrame(res["per_cell"])[
@@ -275,7 +283,75 @@ def main(argv: list[str] | None = None) -> None:
         ]
         context[f"theory_table_{name}"] = md_table(cells, ".3g")
         context[f"theory_dstar_{name}"] = md_table(pd.DataFrame(res["dstar"]), ".3g")
-    context["rate_table"], context["rate_notes"] = rate_table(rates)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--skip-sweeps", action="store_true", help="use existing sweep folders")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--n-resamples", type=int, default=1000, help="bootstrap refits per fit")
+    args = ap.parse_args(argv)
+    log: list[str] = []
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    if not args.skip_sweeps:
+        run_sweeps(args.workers, log)
+    fit_json = run_fits(log, args.n_resamples)
+    rates = run_rate_tests(log, args.n_resamples)
+    robust = run_robustness(log, min(args.n_resamples, 200))
+    theory = run_theory(log)
+    frames = {name: runs_table(name) for name in available(SWEEPS)}
+    regimes = {name: regime_table(name) for name in frames}
+    main_frames = {k: v for k, v in frames.items() if k in MAIN}
+    old_frames = {k: v for k, v in frames.items() if k in OLD}
+    main_theory = {k: v for k, v in theory.items() if k in MAIN}
+    old_theory = {k: v for k, v in theory.items() if k in OLD}
+    figs = {}
+    if main_frames:
+        figs["heatmap"] = fig_heatmap(main_frames, "heatmap_accuracy_calibrated")
+        figs["dstar"] = fig_dstar(
+            {k: v for k, v in fit_json.items() if k[0] in MAIN}, main_frames, "dstar_calibrated"
+        )
+        figs["kl"] = fig_kl(main_frames, "kl_difficulty_budget_calibrated")
+    if main_theory:
+        figs["gaps"] = fig_gaps(main_theory, "gaps_by_bin_calibrated")
+    if old_frames:
+        figs["heatmap_old"] = fig_heatmap(old_frames)
+        figs["dstar_old"] = fig_dstar(
+            {k: v for k, v in fit_json.items() if k[0] in OLD}, old_frames
+        )
+        figs["kl_old"] = fig_kl(old_frames)
+    if old_theory:
+        figs["gaps_old"] = fig_gaps(old_theory)
+    figs.update(copy_theory_figures(theory))
+    t1, t1_fig = table1_reanalysis()
+    t1.to_csv(RESULTS / "table1_reanalysis.csv", index=False)
+    context = {
+        "commands": "\n".join(f"    {c}" for c in log),
+        "build_seconds": f"{time.perf_counter() - t0:.0f}",
+        "table1": md_table(t1.drop(columns=["eval", "n_test", "train_size"]).round(4)),
+        "fig_table1": t1_fig,
+    }
+    for name, frame in frames.items():
+        context[f"acc_{name}"] = accuracy_table(frame)
+        context[f"dstar_{name}"] = dstar_table(fit_json, name)
+        context[f"observed_{name}"] = md_table(observed_dstar(frame), ".2f")
+        context[f"runs_{name}"] = str(len(frame))
+        table, why = regimes[name]
+        if table is None:
+            context[f"indist_{name}"] = f"(not available: {why})"
+            context[f"gain_{name}"] = f"(not available: {why})"
+        else:
+            context[f"indist_{name}"] = indist_table(table)
+            context[f"gain_{name}"] = gain_table(table)
+    context["shift_table"] = shift_table(fit_json, list(MAIN))
+    _theory_context(context, theory)
+    context["rate_table"], context["rate_notes"] = rate_table(
+        {k: v for k, v in rates.items() if k[0] in MAIN}
+    )
+    context["rate_table_old"], context["rate_notes_old"] = rate_table(
+        {k: v for k, v in rates.items() if k[0] in OLD}
+    )
     for name in ("epochs", "bins"):
         lines = []
         for model in MODELS:
@@ -289,8 +365,13 @@ def main(argv: list[str] | None = None) -> None:
         context[f"robust_{name}"] = "\n" + "\n".join(lines) if lines else "(not run)"
     for key, path in figs.items():
         context[f"fig_{key}"] = path
-    context["summary"] = summary(frames, fit_json, theory, t1, rates)
-    context["discussion"] = discussion(frames, theory, t1)
+    context["summary"] = summary(main_frames, fit_json, main_theory, t1, regimes, rates, frames)
+    context["discussion"] = discussion(main_frames, fit_json, main_theory, t1, regimes)
+    context["discussion_old"] = appendix_discussion(old_frames, old_theory, regimes)
+    (llm_name,) = LLM
+    context["llm_section"] = llm_section(
+        llm_name, frames.get(llm_name), fit_json, regimes.get(llm_name)
+    )
     report = build_report(context)
     missing = sorted({p.split("}}")[0] for p in report.split("{{")[1:]})
     for key in missing:

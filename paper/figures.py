@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
-from paths import FIGURES, RESULTS, RUNS
+from paths import FIGURES, RESULTS, finished_folders
 
 # Table 1 of Liu et al. 2026 (arXiv:2605.12906, ICML 2026): accuracy (%) after SFT on the easy,
 # medium and hard thirds (by chain-of-thought length) of each dataset, base Qwen2.5-Math-1.5B.
@@ -42,9 +42,10 @@ TABLE1 = [
 
 
 def runs_table(name: str) -> pd.DataFrame:
+    """The runs of sweep ``name``, its finished run folders pooled (``fits.load_runs``)."""
     import fits
 
-    return fits.load_runs(RUNS / name)
+    return fits.load_runs([str(f) for f in finished_folders(name)])
 
 
 def _save(chart, name: str) -> str:
@@ -55,7 +56,7 @@ def _save(chart, name: str) -> str:
     return f"figures/{name}.png"
 
 
-def fig_heatmap(frames: dict[str, pd.DataFrame]) -> str:
+def fig_heatmap(frames: dict[str, pd.DataFrame], stem: str = "heatmap_accuracy") -> str:
     import altair as alt
 
     rows = []
@@ -88,11 +89,11 @@ def fig_heatmap(frames: dict[str, pd.DataFrame]) -> str:
         alt.layer(chart, text, data=data)
         .facet(column=alt.Column("sweep:N", title=None))
         .resolve_scale(x="independent", y="independent"),
-        "heatmap_accuracy",
+        stem,
     )
 
 
-def fig_dstar(fit_json: dict, frames: dict[str, pd.DataFrame]) -> str:
+def fig_dstar(fit_json: dict, frames: dict[str, pd.DataFrame], stem: str = "dstar") -> str:
     import altair as alt
 
     rows = []
@@ -138,10 +139,10 @@ def fig_dstar(fit_json: dict, frames: dict[str, pd.DataFrame]) -> str:
         .properties(width=220, height=200)
         .facet(column=alt.Column("sweep:N"))
     )
-    return _save(chart, "dstar")
+    return _save(chart, stem)
 
 
-def fig_kl(frames: dict[str, pd.DataFrame]) -> str:
+def fig_kl(frames: dict[str, pd.DataFrame], stem: str = "kl_difficulty_budget") -> str:
     import altair as alt
 
     data = pd.concat([f.assign(sweep=name) for name, f in frames.items()])
@@ -160,10 +161,10 @@ def fig_kl(frames: dict[str, pd.DataFrame]) -> str:
         .properties(width=200, height=180)
         .facet(column=alt.Column("sweep:N"))
     )
-    return _save(chart, "kl_difficulty_budget")
+    return _save(chart, stem)
 
 
-def fig_gaps(theory: dict) -> str:
+def fig_gaps(theory: dict, stem: str = "gaps_by_bin") -> str:
     import altair as alt
 
     rows = []
@@ -195,7 +196,7 @@ def fig_gaps(theory: dict) -> str:
         .properties(width=140, height=140)
         .facet(column=alt.Column("n:O", title="budget n"), row=alt.Row("sweep:N"))
     )
-    return _save(chart, "gaps_by_bin")
+    return _save(chart, stem)
 
 
 def copy_theory_figures(theory: dict) -> dict[str, str]:

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from paths import MODELS, TARGETS
+from paths import MODELS, ROOT, TARGETS, finished_folders
 
 
 def _fmt(x, digits=3) -> str:
@@ -90,22 +90,140 @@ def observed_dstar(frame: pd.DataFrame, draws: int = 2000) -> pd.DataFrame:
     """The most accurate difficulty per budget, and how often each wins when seeds are resampled.
 
     Not a model: within every (d, n) cell the seeds are resampled with replacement, the cell
-    means recomputed, and the argmax over d counted (cells with one seed stay fixed).
+    means recomputed, and the argmax over d counted (cells with one seed stay fixed; ties split
+    evenly), by ``fits.experiments.best_difficulty_probabilities`` (seed 0).
     """
-    rng = np.random.default_rng(0)
+    from fits.experiments import best_difficulty_probabilities
+
+    runs = frame.assign(budget_mode="all")[["budget_mode", "n", "difficulty", "seed", "test_acc"]]
+    pbest = best_difficulty_probabilities(runs, value="test_acc", n_resamples=draws, seed=0)
     rows = []
-    for n, h in frame.groupby("n"):
-        cells = {d: g["test_acc"].to_numpy() for d, g in h.groupby("difficulty")}
-        ds = np.array(sorted(cells))
-        means = np.array([cells[d].mean() for d in ds])
-        boot = np.stack(
-            [rng.choice(cells[d], size=(draws, cells[d].size)).mean(axis=1) for d in ds]
+    for n, h in pbest.groupby("n"):
+        h = h.sort_values("difficulty")
+        top = h.loc[h["mean"].idxmax()]
+        row = {"n": int(n), "best d": float(top["difficulty"]), "best acc": float(top["mean"])}
+        row.update(
+            {
+                f"P(d={d:g} best)": float(p)
+                for d, p in zip(h["difficulty"], h["p_best"], strict=True)
+            }
         )
-        wins = np.bincount(boot.argmax(axis=0), minlength=len(ds)) / draws
-        row = {"n": int(n), "best d": float(ds[means.argmax()]), "best acc": float(means.max())}
-        row.update({f"P(d={d:g} best)": float(w) for d, w in zip(ds, wins, strict=True)})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def regime_table(name: str):
+    """The in-distribution error table (``fits.experiments.sweep_regime_table``) of a sweep,
+    its run folders pooled; ``(RegimeTable, "")`` or ``(None, why it is not available)``.
+
+    Each run's base is the one its ``run_meta.json`` records; where that folder is gone (a
+    cached base on another machine), the base shipped in ``fits/data`` with the sweep's
+    pre-training op range stands in.
+    """
+    import dataclasses
+    import json
+
+    from fits.experiments import sweep_regime_table
+    from pacbound.exceptions import InputFileError
+
+    tables = []
+    for folder in finished_folders(name):
+        try:
+            tables.append(sweep_regime_table(folder))
+        except InputFileError as exc:
+            base = json.loads((folder / "sweep.json").read_text()).get("base") or {}
+            shipped = ROOT / "fits" / "data" / f"synthetic-base-ops{base.get('ops')}"
+            if base.get("kind") != "synthetic" or not (shipped / "pretrain_meta.json").is_file():
+                return None, str(exc)
+            try:
+                tables.append(sweep_regime_table(folder, base=shipped))
+            except InputFileError as exc2:
+                return None, str(exc2)
+    if not tables:
+        return None, f"{name}: no finished runs"
+    if any(t.base_per_op != tables[0].base_per_op for t in tables):
+        return None, f"{name}: its run folders were fine-tuned from different bases"
+    runs = pd.concat([t.runs for t in tables], ignore_index=True)
+    return dataclasses.replace(tables[0], runs=runs), ""
+
+
+def indist_table(table) -> str:
+    """Markdown: in-distribution error on D_train(d), fine-tune (seed mean) vs base, per n x d."""
+    cells = table.cells()
+    rows = []
+    for (mode, n), h in cells.groupby(["budget_mode", "n"], sort=True):
+        row = {"mode": mode, "n": int(n)}
+        for r in h.sort_values("difficulty").itertuples():
+            row[f"d={r.difficulty:g}"] = f"{r.indist_error:.3f} vs {r.base_indist_error:.3f}"
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame["mode"].nunique() == 1:
+        frame = frame.drop(columns="mode")
+    return md_table(frame)
+
+
+def gain_table(table) -> str:
+    """Markdown: per budget, the best difficulty's seed-mean test accuracy against the base's,
+    and the largest in-distribution gain over the difficulties d >= the median d."""
+    cells = table.cells()
+    rows = []
+    for (mode, n), h in cells.groupby(["budget_mode", "n"], sort=True):
+        top = h.loc[h["test_accuracy"].idxmax()]
+        hard = h[h["difficulty"] >= h["difficulty"].median()]
+        rows.append(
+            {
+                "mode": mode,
+                "n": int(n),
+                "best d": float(top["difficulty"]),
+                "best test acc": float(top["test_accuracy"]),
+                "base test acc": table.base_test_accuracy,
+                "gain": float(top["test_gain"]),
+                "smallest in-dist gain, d >= median": float(hard["indist_gain"].min()),
+            }
+        )
+    return md_table(pd.DataFrame(rows))
+
+
+def shift_table(fit_json: dict, names) -> str:
+    """Markdown: per sweep, fit form and target, the fitted d*(n) with intervals, the shift
+    exponent d log d*/d log n with its interval, P(d* increases), and the lack-of-fit test."""
+    rows = []
+    for (name, model, target), res in fit_json.items():
+        if name not in names:
+            continue
+        row = {"sweep": name, "model": f"`{model}`", "target": target}
+        if "refused" in res:
+            row["d*(n) [95%]"] = "refused: " + res["refused"].split(". ")[0]
+            rows.append(row)
+            continue
+        row["d*(n) [95%]"] = "; ".join(
+            f"{e['n']:g}: {e['value']:.2f}"
+            + (
+                f" [{e['interval']['low']:.2f}, {e['interval']['high']:.2f}]"
+                if e["interval"]
+                else ""
+            )
+            for e in res["d_star"]
+        )
+        shift = res.get("shift_exponent") or {}
+        iv = shift.get("interval")
+        row["shift exponent [95%]"] = (
+            f"{shift['value']:+.3f}" + (f" [{iv['low']:+.3f}, {iv['high']:+.3f}]" if iv else "")
+            if shift.get("value") is not None
+            else "–"
+        )
+        p = res.get("p_increase")
+        row["P(d* increases)"] = f"{p:.2f}" if p is not None else "–"
+        lof = res.get("lack_of_fit") or {}
+        row["form rejected (lack of fit)"] = (
+            ("yes" if lof.get("rejected") else "no") if lof.get("testable") else "untested"
+        )
+        verdict = res.get("verdict")
+        row["verdict"] = verdict.get("code", "") if isinstance(verdict, dict) else ""
+        rows.append(row)
+    if not rows:
+        return "(no fit)"
+    return md_table(pd.DataFrame(rows).fillna("–"))
 
 
 def _interval(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> str:
