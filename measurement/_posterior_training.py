@@ -772,6 +772,7 @@ def base_model_certificate(
     loss: str = "zero_one",
     p_min: float = 1e-4,
     delta: float = 0.025,
+    batch_size: int = 256,
 ) -> dict[str, Any]:
     """The trivial baseline: the base model itself (KL = 0, no Monte Carlo) on ``data``.
 
@@ -783,7 +784,7 @@ def base_model_certificate(
 
     if loss not in LOSS_TEXT:
         raise InvalidParameterError(f"`loss` must be one of {sorted(LOSS_TEXT)}; got {loss!r}.")
-    ev = evaluate_model(model, data, p_min=p_min)
+    ev = evaluate_model(model, data, p_min=p_min, batch_size=batch_size)
     cert = base_certificate(Evaluation(ev[loss], ev["token_nll"]), loss, delta)
     return {**cert.to_dict(), "label": PRIOR_LABELS["base-model"], "loss_text": LOSS_TEXT[loss]}
 

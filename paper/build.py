@@ -51,7 +51,7 @@ from figures import (
     runs_table,
     table1_reanalysis,
 )
-from llm import llm_section
+from llm import llm_section, run_llm_stage
 from narrative import appendix_discussion, discussion, summary
 from paths import (
     LLM,
@@ -300,6 +300,8 @@ def main(argv: list[str] | None = None) -> None:
     rates = run_rate_tests(log, args.n_resamples)
     robust = run_robustness(log, min(args.n_resamples, 200))
     theory = run_theory(log)
+    (llm_name,) = LLM
+    llm_cert = run_llm_stage(llm_name, tradeoff, log)
     frames = {name: runs_table(name) for name in available(SWEEPS)}
     regimes = {name: regime_table(name) for name in frames}
     main_frames = {k: v for k, v in frames.items() if k in MAIN}
@@ -368,9 +370,8 @@ def main(argv: list[str] | None = None) -> None:
     context["summary"] = summary(main_frames, fit_json, main_theory, t1, regimes, rates, frames)
     context["discussion"] = discussion(main_frames, fit_json, main_theory, t1, regimes)
     context["discussion_old"] = appendix_discussion(old_frames, old_theory, regimes)
-    (llm_name,) = LLM
     context["llm_section"] = llm_section(
-        llm_name, frames.get(llm_name), fit_json, regimes.get(llm_name)
+        llm_name, frames.get(llm_name), fit_json, regimes.get(llm_name), llm_cert
     )
     report = build_report(context)
     missing = sorted({p.split("}}")[0] for p in report.split("{{")[1:]})

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-from paths import RUNS, SWEEPS, finished_folders
+from paths import RESULTS, ROOT, RUNS, SWEEPS, finished_folders
 from tables import accuracy_table, dstar_table, gain_table, indist_table, md_table, observed_dstar
 
 
@@ -58,7 +58,100 @@ def _cost(frame: pd.DataFrame) -> str:
     return f"{'; '.join(parts) or 'cost not recorded'} over {len(frame)} runs (device: {devices})"
 
 
-def llm_section(name: str, frame: pd.DataFrame | None, fit_json: dict, regime) -> str:
+#: Which run of the real-LM sweep is certified, fixed before its runs finished: the easiest
+#: difficulty at the largest budget, seed 0 (where a certificate has the best chance to bite).
+CERTIFY_RULE = "easiest difficulty, largest budget, seed 0"
+N_BOUND = 1024
+DELTA = 0.05
+
+
+def run_llm_stage(name: str, tradeoff, log: list[str]) -> dict | None:
+    """For the real-LM sweep: score its base on the test set, read one run's weights in
+    adapter and weight space, and certify one run on fresh bound samples (saved, reused)."""
+    folders = finished_folders(name)
+    if not folders:
+        return None
+    (folder,) = folders
+    tradeoff("sweep", "base-eval", str(folder.relative_to(ROOT)), log=log)
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from fits.experiments import certify_on_fresh_samples
+    from fits.sweep._runner import is_complete, load_plan
+
+    plan = load_plan(folder)
+    done = [r for r in plan.runs if is_complete(plan.root, r.run_id)]
+    easiest = min(r.difficulty for r in plan.runs)
+    largest = max(r.n for r in plan.runs)
+    chosen = [r for r in done if r.difficulty == easiest and r.n == largest and r.seed == 0]
+    if not chosen:
+        return {"error": f"the run the rule picks ({CERTIFY_RULE}) has not finished"}
+    (run,) = chosen
+    run_dir = folder / "runs" / run.run_id
+    weights_out = RESULTS / f"weights-{name}"
+    if not (weights_out / "weight_stats.json").is_file():
+        tradeoff(
+            "weights",
+            "--adapter",
+            str(run_dir.relative_to(ROOT)),
+            "--base-norms",
+            "--out",
+            str(weights_out.relative_to(ROOT)),
+            log=log,
+        )
+    saved = RESULTS / f"certificate-{name}.json"
+    if saved.is_file():
+        data = json.loads(saved.read_text(encoding="utf-8"))
+        if data.get("run", {}).get("run_id") == run.run_id and data["bound"]["n"] == N_BOUND:
+            return data
+    log.append(
+        f"python: fits.experiments.certify_on_fresh_samples(<{name} spec>, {run.run_id}, "
+        f"n_bound={N_BOUND}, delta={DELTA})"
+    )
+    cert = certify_on_fresh_samples(plan.spec, run, run_dir, n_bound=N_BOUND, delta=DELTA)
+    from pacbound.support import write_json
+
+    write_json(saved, cert.to_dict())
+    return cert.to_dict()
+
+
+def _certificate_lines(cert: dict | None) -> list[str]:
+    if cert is None:
+        return []
+    if "error" in cert:
+        return [f"Certificate: not computed ({cert['error']}).", ""]
+    r, b, h = cert["run"], cert["bound"], cert["held_out"]
+    verdict = (
+        "non-vacuous (below the 6/7 of guessing a mod-7 answer)"
+        if cert["certificate"] < 6 / 7
+        else "vacuous (not below the 6/7 of guessing)"
+    )
+    gain = (
+        "below the base's: fine-tuning certifiably helped"
+        if cert["certificate"] < cert["base_certificate"]
+        else "not below the base's"
+    )
+    secs = sum(cert.get("seconds", {}).values())
+    return [
+        f"Certificate of one fine-tune (rule fixed in advance: {CERTIFY_RULE}): run "
+        f"`{r['run_id']}` (d = {r['difficulty']:g}, n = {r['n']}), 0-1 sequence error (>= its "
+        f"exact-answer error) on {b['n']} fresh samples of D_train(d), delta = {b['delta']:g}: "
+        f"empirical {b['prior_risk']:.3f}, **certified {cert['certificate']:.3f}**, {verdict}; "
+        f"the base model on the same rows: empirical {b['base_risk']:.3f}, certified "
+        f"{cert['base_certificate']:.3f}, so the fine-tune's certificate is {gain}. "
+        f"Kind: {cert['certificate_kind']} (Q = P = the fine-tune as a point mass, KL = 0: a "
+        "test-set bound in PAC-Bayes form, tightness only; it says nothing about the "
+        "fine-tune's move from the base; a base-relative certificate of the adapter's "
+        f"millions of parameters was not attempted on this CPU). Cost {secs / 60:.1f} min. Assumptions: "
+        + "; ".join(cert["assumptions"])
+        + f". Held-out error of the fine-tune = its bound-set error ({h['finetune']:.3f}).",
+        "",
+    ]
+
+
+def llm_section(
+    name: str, frame: pd.DataFrame | None, fit_json: dict, regime, cert: dict | None = None
+) -> str:
     """Markdown body of the real-LM section, or the sentence saying it has not run yet."""
     if frame is None or not finished_folders(name):
         return (
@@ -102,5 +195,6 @@ def llm_section(name: str, frame: pd.DataFrame | None, fit_json: dict, regime) -
             md_table(g.reset_index(), ".4g"),
             "",
         ]
+    out += _certificate_lines(cert)
     out += ["Fits (`tradeoff fit` on these runs):", "", dstar_table(fit_json, name) or "(no fit)"]
     return "\n".join(out)

@@ -362,6 +362,36 @@ def sweep_examples(
         typer.echo(f"wrote {len(frame)} examples of {frame['run_id'].nunique()} runs to {out}")
 
 
+@sweep_app.command("base-eval")
+def sweep_base_eval(
+    sweep: Path = typer.Argument(..., help="Sweep folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Score the base again."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+) -> None:
+    """Score the sweep's base on its test set (SWEEP/base_eval.json), like its runs.
+
+    A synthetic base carries its own evaluation; a base the sweep did not pre-train (e.g.
+    SmolLM2 learning the synthetic task) needs this before the in-distribution error tables
+    and the "beats the base" comparisons can be made. Uses the sweep's evaluation code, test
+    set, chat rendering and decoding limit; the metric names are the runs' (eval_test_accuracy,
+    eval_ops<k>_accuracy, ...).
+
+    Example: tradeoff sweep base-eval runs/
+    """
+    with user_errors():
+        from fits.sweep import evaluate_sweep_base
+
+        metrics = evaluate_sweep_base(sweep, overwrite=overwrite)
+        if as_json:
+            print_json(metrics)
+        else:
+            typer.echo(
+                f"base {metrics['base_model']}: test accuracy "
+                f"{metrics['eval_test_accuracy']:.3f} on {metrics['eval_test_n']} problems "
+                f"({metrics['eval_seconds']:.0f} s); written to {Path(sweep) / 'base_eval.json'}"
+            )
+
+
 @sweep_app.command("theory")
 def sweep_theory(
     sweep: Path = typer.Argument(..., help="A synthetic-task sweep folder."),

@@ -28,6 +28,7 @@ EXPORTS: dict[str, str] = {
     "certify_cell": "fits.experiments._certify_sweep",
     "RunCertificate": "fits.experiments._certify_sweep",
     "certify_run": "fits.experiments._certify_sweep",
+    "certify_on_fresh_samples": "fits.experiments._certify_sweep",
     "certify_sweep_runs": "fits.experiments._certify_sweep",
     "split_rows": "fits.experiments._certify_sweep",
 }

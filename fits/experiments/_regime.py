@@ -91,6 +91,28 @@ def _per_op(metrics: dict, prefix: str, max_ops: int, where: Path) -> tuple[list
     return acc, counts
 
 
+def _base_scores(base_dir: Path, root: Path, max_ops: int) -> tuple[list, list, float]:
+    """The base's per-op accuracies, their counts and its test accuracy: from its pre-training
+    evaluation (a synthetic base), else from the sweep's ``base_eval.json`` (a base scored on
+    the sweep's own test set by :func:`fits.sweep.evaluate_sweep_base`)."""
+    from fits.sweep import BASE_EVAL_FILE
+
+    pretrain = base_dir / "pretrain_meta.json"
+    if not pretrain.is_file() and not (root / BASE_EVAL_FILE).is_file():
+        raise InputFileError(
+            f"{base_dir}: the base has no evaluation of its own (pretrain_meta.json) and "
+            f"{root / BASE_EVAL_FILE} does not exist; score it on the sweep's test set first: "
+            f"tradeoff sweep base-eval {root}"
+        )
+    if pretrain.is_file():
+        pmeta = _read_json(pretrain, "base pre-training meta")
+        b_acc, b_counts = _per_op(pmeta["eval"], "", max_ops, pretrain)
+        return b_acc, b_counts, float(pmeta["eval"]["test_accuracy"])
+    scored = _read_json(root / BASE_EVAL_FILE, "base evaluation")
+    b_acc, b_counts = _per_op(scored, "eval_", max_ops, root / BASE_EVAL_FILE)
+    return b_acc, b_counts, float(scored["eval_test_accuracy"])
+
+
 @dataclass(frozen=True)
 class RegimeTable:
     """Per-run in-distribution errors of a synthetic sweep, beside the base's.
@@ -183,9 +205,7 @@ def sweep_regime_table(sweep: str | Path, base: str | Path | None = None) -> Reg
         base_dir = Path(base) if base is not None else Path(meta["base_model"])
         key = str(base_dir)
         if key not in bases:
-            pmeta = _read_json(base_dir / "pretrain_meta.json", "base pre-training meta")
-            b_acc, b_counts = _per_op(pmeta["eval"], "", max_ops, base_dir / "pretrain_meta.json")
-            bases[key] = (b_acc, b_counts, float(pmeta["eval"]["test_accuracy"]))
+            bases[key] = _base_scores(base_dir, root, max_ops)
         b_acc, b_counts, b_test = bases[key]
         pairs = zip(counts, b_counts, strict=True)
         if any(c is not None and bc is not None and c != bc for c, bc in pairs):

@@ -27,6 +27,8 @@ EXPORTS: dict[str, str] = {
     "SweepStatus": "fits.sweep._status",
     "sweep_status": "fits.sweep._status",
     "sweep_examples": "fits.sweep._examples",
+    "evaluate_sweep_base": "fits.sweep._base_eval",
+    "BASE_EVAL_FILE": "fits.sweep._base_eval",
     "theory_charts": "fits.sweep._charts",
     "sweep_charts": "fits.sweep._charts",
 }

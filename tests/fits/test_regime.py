@@ -141,3 +141,21 @@ def test_best_probabilities_split_exact_ties():
     assert out["p_best"].tolist() == [0.5, 0.5]
     with pytest.raises(InvalidParameterError, match="lacks the columns"):
         best_difficulty_probabilities(_runs({2.0: [0.5]}), value="nope")
+
+
+def test_a_base_without_its_own_evaluation_is_read_from_the_sweeps_base_eval(tmp_path):
+    base = tmp_path / "foreign-base"
+    base.mkdir()
+    root = tmp_path / "sweep"
+    _write_run(root, "r0", probs=[0, 0, 0, 1], acc=[1.0, 1.0, 0.6, 0.5], base=base)
+    with pytest.raises(InputFileError, match="tradeoff sweep base-eval"):
+        sweep_regime_table(root)
+    scored = {"eval_test_accuracy": 0.55}
+    for k, a in enumerate(BASE_ACC, start=1):
+        scored[f"eval_ops{k}_accuracy"] = a
+        scored[f"eval_ops{k}_n"] = 100
+    (root / "base_eval.json").write_text(json.dumps(scored))
+    table = sweep_regime_table(root)
+    assert table.base_test_accuracy == 0.55 and table.base_per_op == tuple(BASE_ACC)
+    (row,) = table.runs.itertuples()
+    assert row.base_indist_error == pytest.approx(0.9) and row.indist_error == pytest.approx(0.5)

@@ -11,8 +11,8 @@ from transformers import AutoTokenizer
 
 from fits import SweepSpec, find_synthetic_base
 from fits.sweep._plan import plan_runs
-from fits.sweep._tasks import Record, make_task
 from fits.sweep._spec import SpecError
+from fits.sweep._tasks import Record, make_task
 from fits.sweep._train import encode_records, train_one
 from pacbound.exceptions import InvalidParameterError
 
@@ -107,7 +107,7 @@ def test_synthetic_task_on_a_foreign_base_names_its_inrange_slice():
         "difficulty": {"centers": [2]},
         "budget": {"n": [8]},
     }
-    with pytest.raises(SpecError, match="task.inrange_ops"):
+    with pytest.raises(SpecError, match=r"task\.inrange_ops"):
         SweepSpec.from_dict(base)
     spec = SweepSpec.from_dict({**base, "task": {"inrange_ops": "1-2", "chat": True}})
     task = make_task(spec)
