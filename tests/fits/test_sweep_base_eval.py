@@ -8,15 +8,48 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
+import pacbound
 from fits import find_synthetic_base, run_sweep
 from fits.cli import app
-from fits.experiments import sweep_regime_table
+from fits.experiments import certify_on_fresh_samples, sweep_regime_table
 from fits.sweep import BASE_EVAL_FILE, evaluate_sweep_base
+from fits.sweep._runner import load_plan
+from pacbound.exceptions import InvalidParameterError
 
 pytestmark = pytest.mark.usefixtures("sweep_env")
 
 
-def test_a_foreign_base_is_scored_like_the_runs_and_feeds_the_regime_table(tmp_path):
+def test_a_run_is_certified_on_fresh_rows_beside_the_base(foreign_sweep):
+    plan = load_plan(foreign_sweep)
+    (run,) = plan.runs
+    cert = certify_on_fresh_samples(
+        plan.spec,
+        run,
+        foreign_sweep / "runs" / run.run_id,
+        n_bound=40,
+        delta=0.1,
+        progress=False,
+    )
+    assert cert.certificate_kind == "fresh-bound-set" and cert.bound["n"] == 40
+    for value, risk in (
+        (cert.certificate, cert.bound["prior_risk"]),
+        (cert.base_certificate, cert.bound["base_risk"]),
+    ):
+        k = round(risk * 40)
+        assert value == pytest.approx(pacbound.test_set_bound(k, 40, 0.1).value, rel=1e-12)
+        assert risk <= value <= 1.0
+    assert cert.split["n_prior"] == run.n and cert.split["prior_fraction"] == 8 / 48
+    assert any("i.i.d." in a for a in cert.assumptions)
+    # fresh rows come from a seed stream distinct from the training set's
+    assert cert.split["split_seed"] != run.seed
+    with pytest.raises(InvalidParameterError, match="delta"):
+        certify_on_fresh_samples(plan.spec, run, foreign_sweep, delta=1.0, progress=False)
+
+
+@pytest.fixture(scope="module")
+def foreign_sweep(tmp_path_factory, sweep_env):
+    """A one-run sweep of the synthetic task on a base folder without its own evaluation."""
+    tmp_path = tmp_path_factory.mktemp("foreign")
     base = tmp_path / "base"
     shutil.copytree(find_synthetic_base(), base)
     (base / "pretrain_meta.json").unlink(missing_ok=True)
@@ -32,6 +65,11 @@ def test_a_foreign_base_is_scored_like_the_runs_and_feeds_the_regime_table(tmp_p
     }
     sweep = tmp_path / "sweep"
     run_sweep(spec, sweep, progress=False)
+    return sweep
+
+
+def test_a_foreign_base_is_scored_like_the_runs_and_feeds_the_regime_table(foreign_sweep):
+    sweep = foreign_sweep
     with pytest.raises(Exception, match="base-eval"):
         sweep_regime_table(sweep)
     result = CliRunner().invoke(app, ["sweep", "base-eval", str(sweep), "--json"])
