@@ -34,6 +34,13 @@ KL = 0, no Monte Carlo), is certified on the same S at confidence 1 − δ: the 
 tail for the 0-1 loss (Langford 2005), kl⁻¹(r̂, ln(1/δ)/n) for the clipped NLL (the Chernoff
 bound, valid for i.i.d. losses in [0, 1]). A fine-tune's certificate below the base's
 certifies, with probability ≥ 1 − 3δ − δ′ for both statements, that fine-tuning helped.
+
+**Learnt prior** (``prior`` and ``prior_rows``; Dziugaite et al. 2021, Pérez-Ortiz et al.
+2021): P = N(w_prior, σ_p²) centred at a fine-tune from the base on a random part S_P of the
+data (the rows ``prior_rows`` names); the bound set is drawn from the other rows only (n = its
+size), and no bound row may repeat a prior row's text. P is then fixed before the bound set is
+seen and the bound holds as above, but the KL measures the move from w_prior, not from the base:
+such a certificate is labelled "tightness only" (see :mod:`measurement._prior_split`).
 """
 
 from __future__ import annotations
@@ -63,6 +70,12 @@ from measurement._gibbs import (
     SigmaSearch,
     gibbs_risk,
     sigma_search,
+)
+from measurement._prior_split import (
+    KIND_LABELS,
+    PriorSplit,
+    check_disjoint,
+    check_same_architecture,
 )
 from pacbound.exceptions import InvalidParameterError
 from pacbound.support import check_in_interval, check_positive_int, to_jsonable
@@ -258,6 +271,10 @@ class Certificate:
         The base model itself certified on the same bound set.
     assumptions : tuple of (str, str)
         Every assumption the certificate rests on, by name.
+    prior : dict
+        The prior's provenance: ``kind`` ("base" or "learnt"), ``label`` (what the KL
+        measures), ``centre`` (the checkpoint P is centred at), ``text``; for a learnt prior
+        also the split (``n_rows``, ``fraction``, ``seed``, ``of``, ``rows_file``).
     """
 
     n: int
@@ -281,6 +298,12 @@ class Certificate:
     monte_carlo: dict[str, Any] = field(default_factory=dict)
     base: BaseCertificate | None = None
     assumptions: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    prior: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """What the KL measures: the prior's kind label (base-relative, or learnt)."""
+        return str(self.prior.get("label", KIND_LABELS["base"]))
 
     @property
     def confidence_each(self) -> float:
@@ -319,6 +342,8 @@ class Certificate:
             else "m given"
         )
         rows = [
+            ("kind", self.kind),
+            ("prior", str(self.prior.get("text", "centred at the base (data-free)"))),
             ("posterior", f"N(w_ft, sigma^2), {self.space} space, {g.n_parameters:,} weights"),
             (
                 "sigma",
@@ -392,36 +417,57 @@ class Certificate:
             "prior_centre": None if self.prior_centre is None else self.prior_centre.to_dict(),
             "base_certificate": None if self.base is None else self.base.to_dict(),
             "beats_base": self.beats_base,
+            "kind": self.kind,
+            "prior": to_jsonable(self.prior),
             "assumptions": dict(self.assumptions),
             "notes": list(self.notes),
         }
 
 
-def _draw_bound_set(examples: ExampleSet, cfg: CertifyConfig) -> tuple[ExampleSet, dict]:
-    """The n rows of the bound set: a uniform draw without replacement, or the first n."""
+def _draw_bound_set(
+    examples: ExampleSet, cfg: CertifyConfig, split: PriorSplit | None = None
+) -> tuple[ExampleSet, dict]:
+    """The n rows of the bound set: a uniform draw without replacement, or the first n.
+
+    With a learnt prior's ``split``, the rows are drawn from those outside it only, and a bound
+    row whose text (prompt + completion) repeats a prior row's is refused.
+    """
     total = len(examples)
-    n = total if cfg.n is None else cfg.n
-    if n > total:
+    pool = np.arange(total)
+    where = f"{examples.source} ({total})"
+    if split is not None:
+        split.check_against(total, str(examples.source))
+        pool = np.setdiff1d(pool, np.asarray(split.rows, dtype=np.int64))
+        where = f"{examples.source} outside the prior's {len(split.rows)} rows ({len(pool)})"
+    n = len(pool) if cfg.n is None else cfg.n
+    if n > len(pool):
         raise InvalidParameterError(
-            f"`n` must be at most the number of examples in {examples.source} ({total}); got {n}."
+            f"`n` must be at most the number of examples in {where}; got {n}."
         )
+    of = (
+        f"the {total} rows of {examples.source}"
+        if split is None
+        else f"the {len(pool)} rows outside the prior's {len(split.rows)} of {examples.source} "
+        f"({total} rows)"
+    )
     if cfg.bound_set == "random":
-        rows = np.random.default_rng(cfg.data_seed).permutation(total)[:n]
-        text = (
-            f"{n} of the {total} rows of {examples.source}, drawn uniformly without "
-            f"replacement (data_seed {cfg.data_seed})"
-        )
+        rows = pool[np.random.default_rng(cfg.data_seed).permutation(len(pool))[:n]]
+        text = f"{n} of {of}, drawn uniformly without replacement (data_seed {cfg.data_seed})"
     else:
-        rows = np.arange(n)
-        text = (
-            f"the first {n} of the {total} rows of {examples.source}, in file order "
-            "(stated by the user to be a random order)"
-        )
+        rows = pool[:n]
+        text = f"the first {n} of {of}, in file order (stated by the user to be a random order)"
+    if split is not None:
+
+        def keys(idx) -> list[str]:
+            return [examples.prompts[i] + examples.completions[i] for i in idx]
+
+        check_disjoint(keys(split.rows), keys(rows))
     info = {
         "draw": cfg.bound_set,
         "seed": cfg.data_seed if cfg.bound_set == "random" else None,
         "n": n,
         "of": total,
+        "excluded": 0 if split is None else len(split.rows),
         "source": str(examples.source),
         "rows": [int(r) for r in rows],
         "text": text,
@@ -446,6 +492,8 @@ def certify(
     *,
     adapter: str | Path | None = None,
     adapter_init: str | Path | None = None,
+    prior: str | Path | None = None,
+    prior_rows: PriorSplit | str | Path | Sequence[int] | dict | None = None,
     checker: AnswerChecker | None = None,
     stats: Any = None,
     columns: Any = None,
@@ -458,7 +506,8 @@ def certify(
     Parameters
     ----------
     base : path
-        The base model folder: the prior's centre.
+        The base model folder: the prior's centre (unless ``prior`` is given), and the
+        baseline certified beside the fine-tune.
     finetuned : path, optional
         The fully fine-tuned model folder, or a PEFT adapter folder (recognised by its
         adapter_config.json; or give ``adapter``).
@@ -475,6 +524,16 @@ def certify(
         The adapter saved at initialisation: the adapter-space prior centre θ₀ (default: the
         one recorded in the adapter folder, else one rebuilt from ``config.adapter_seed`` or a
         recorded seed, else 0; see :func:`measurement.adapter_prior_centre`).
+    prior : path, optional
+        A learnt prior: a full checkpoint folder (a fine-tune from ``base`` on the rows
+        ``prior_rows`` names) with the fine-tune's tensor names and shapes. P is centred at its
+        weights, in weight space (a full fine-tune only). Needs ``prior_rows``.
+    prior_rows : path, list of int, mapping or PriorSplit, optional
+        The rows of ``data`` the prior was trained on: a JSON file holding a list of 0-based
+        row indices or ``{"rows": [...], "fraction": f, "seed": s, "of": N}`` (see
+        :class:`measurement._prior_split.PriorSplit`). The bound set is drawn from the other
+        rows (n = their number unless ``config.n`` is smaller), and must not repeat a prior
+        row's text.
     checker : AnswerChecker, optional
         Answer checker of the ``"zero_one"`` loss (default: the final-answer regex,
         ``#### N`` or "answer is N").
@@ -523,6 +582,7 @@ def certify(
         )
     if data is None:
         raise InvalidParameterError("`data` must be the bound set (a dataset); got None.")
+    split = _learnt_prior(prior, prior_rows, finetuned, adapter, stats)
     if cfg.loss == "zero_one" and checker is None:
         checker = AnswerChecker(pattern=DEFAULT_ANSWER_PATTERN)
     sigma, space, per_tensor_scale = cfg.sigma, cfg.space, cfg.per_tensor_scale
@@ -545,7 +605,7 @@ def certify(
             if centre is not None and centre.kind == "seed":
                 init_path = rebuild_adapter_init(base, adapter, centre.seed, Path(tmp) / "init")
             stats = weight_statistics(
-                base,
+                base if prior is None else prior,
                 finetuned,
                 adapter=adapter,
                 adapter_init=init_path,
@@ -565,7 +625,9 @@ def certify(
         )
         source = adapter if space == "adapter" else None
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
-    examples, bound_set = _draw_bound_set(as_example_set(data, columns=columns, tokenizer=tok), cfg)
+    examples, bound_set = _draw_bound_set(
+        as_example_set(data, columns=columns, tokenizer=tok), cfg, split
+    )
     n = bound_set["n"]
     kwargs = dict(loss=cfg.loss, p_min=cfg.p_min, checker=checker, batch_size=cfg.batch_size)
     evaluator = RiskEvaluator(model, tok, examples, **kwargs)
@@ -657,7 +719,11 @@ def certify(
     monte_carlo["slack"] = float(q_upper - gibbs.mean)
     notes = [] if search is None else list(search.notes)
     if min(float(b.value) for b in bounds.values()) >= 1.0 - 1e-12:
-        notes.append("the bound is vacuous (>= 1): KL/n is too large for this sigma and n")
+        notes.append(
+            "the bound is vacuous (>= 1): KL/n is too large for this sigma and n"
+            if kl > 0
+            else "the bound is vacuous (>= 1) at KL = 0: n (or m) is too small"
+        )
     if monte_carlo["chosen"] == "slack" and monte_carlo["slack"] > cfg.mc_slack + 1e-12:
         reason = (
             f"m reached its cap of {monte_carlo['max_samples']} (mc_max_samples"
@@ -676,8 +742,9 @@ def certify(
             "is only approximately the Q whose KL is charged"
         )
     catoni = tuple(float(c) for c in (bounds["catoni"].grid or ()))
+    provenance = _provenance(base, prior, split, space, centre)
     assumptions = _assumptions(
-        cfg, bound_set, space, centre, sigma, search, union, catoni, gibbs, monte_carlo, dtype
+        cfg, bound_set, space, provenance, sigma, search, union, catoni, gibbs, monte_carlo, dtype
     )
     return Certificate(
         n,
@@ -701,14 +768,68 @@ def certify(
         monte_carlo=monte_carlo,
         base=baseline,
         assumptions=assumptions,
+        prior=provenance,
     )
+
+
+def _learnt_prior(
+    prior: Any, prior_rows: Any, finetuned: Any, adapter: Any, stats: Any
+) -> PriorSplit | None:
+    """Check a learnt prior's inputs (before anything heavy is loaded); its split, or None."""
+    if prior is None and prior_rows is None:
+        return None
+    if prior is None or prior_rows is None:
+        raise InvalidParameterError(
+            "`prior` (the learnt prior's checkpoint) and `prior_rows` (the rows it was trained "
+            f"on) must be given together; got prior={prior!r}, prior_rows="
+            f"{'given' if prior_rows is not None else None}."
+        )
+    if adapter is not None:
+        raise InvalidParameterError(
+            "`prior` (a learnt prior) needs a full fine-tune, certified in weight space; got the "
+            f"LoRA adapter {str(adapter)!r}."
+        )
+    if stats is not None:
+        raise InvalidParameterError(
+            "`stats` must not be given with `prior`: the KL is measured from the prior's "
+            "weights, and precomputed statistics are measured from the base's."
+        )
+    check_same_architecture(prior, finetuned)
+    return PriorSplit.coerce(prior_rows)
+
+
+def _provenance(
+    base: Any, prior: Any, split: PriorSplit | None, space: str, centre: AdapterCentre | None
+) -> dict[str, Any]:
+    """Where P is centred and what its KL therefore measures (``Certificate.prior``)."""
+    if split is not None:
+        return {
+            "kind": "learnt",
+            "label": KIND_LABELS["learnt"],
+            "centre": str(prior),
+            "text": f"learnt prior from {prior} on {split.describe()}",
+            **split.to_dict(),
+        }
+    if space == "adapter":
+        return {
+            "kind": "base",
+            "label": KIND_LABELS["base"],
+            "centre": None if centre is None else centre.path,
+            "text": f"adapter-space prior, {centre}",
+        }
+    return {
+        "kind": "base",
+        "label": KIND_LABELS["base"],
+        "centre": str(base),
+        "text": f"centred at the base {base} (data-free)",
+    }
 
 
 def _assumptions(
     cfg: CertifyConfig,
     bound_set: dict,
     space: str,
-    centre: AdapterCentre | None,
+    provenance: dict[str, Any],
     sigma: float,
     search: SigmaSearch | None,
     union: dict[str, int],
@@ -720,8 +841,17 @@ def _assumptions(
     """Every assumption the certificate uses, named (nothing is certified silently)."""
     sp = "sigma" if cfg.sigma_prior is None else f"{cfg.sigma_prior:g}"
     scale = " x RMS of each tensor's prior centre" if cfg.per_tensor_scale else ""
-    if space == "adapter":
-        prior = f"P = N(theta0, {sp}^2{scale}) over the adapter's parameters; {centre}"
+    learnt = provenance["kind"] == "learnt"
+    if learnt:
+        prior = (
+            f"P = N(w_prior, {sp}^2{scale}) over all weights, {provenance['text']}: fixed before "
+            "the bound set was seen, its rows excluded from the bound set and no bound row "
+            "repeating a prior row's text (checked); that the prior was trained on those rows "
+            "only is taken from the rows file (not checkable here). The KL measures the move "
+            "from w_prior, not from the base: tightness only, not the paper's complexity"
+        )
+    elif space == "adapter":
+        prior = f"P = N(theta0, {sp}^2{scale}) over the adapter's parameters; {provenance['text']}"
     else:
         prior = f"P = N(w_base, {sp}^2{scale}) over all weights, centred at the base (data-free)"
     if search is not None:
@@ -757,8 +887,22 @@ def _assumptions(
             else ""
         )
     )
+    iid = f"i.i.d. draws from the task distribution: {bound_set['text']}"
+    if learnt:
+        recorded = [
+            f"{k} {provenance[k]:g}" for k in ("fraction", "seed") if provenance[k] is not None
+        ]
+        iid += (
+            "; the prior/bound split of the file was random and fixed before training ("
+            + (
+                ", ".join(recorded) + " as recorded"
+                if recorded
+                else "assumed: the rows file records no fraction or seed"
+            )
+            + ")"
+        )
     return (
-        ("bound set", f"i.i.d. draws from the task distribution: {bound_set['text']}"),
+        ("bound set", iid),
         ("loss", _loss_text(cfg.loss, cfg.p_min)),
         ("prior", prior),
         ("posterior", f"Q = N(fine-tune, sigma^2{scale}), {space} space, sampled in {dtype}"),

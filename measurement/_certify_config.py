@@ -37,7 +37,8 @@ class CertifyConfig(Config):
     Attributes
     ----------
     n : int >= 1, optional
-        Examples in the bound set (default all rows).
+        Examples in the bound set (default all rows; with a learnt prior, all rows outside
+        the prior's split, which are the only ones drawn from).
     bound_set : {"random", "file"}
         ``"random"``: the n rows are drawn uniformly without replacement with ``data_seed``
         (a file sorted by difficulty would otherwise break the i.i.d. assumption);

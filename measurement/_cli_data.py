@@ -88,6 +88,12 @@ with its own kl-inverse step (--delta-mc, m chosen for --mc-slack unless --mc-sa
 for a sigma chosen on a grid fixed in advance and ln(k) for Catoni's grid. Each bound holds
 with probability >= 1 - delta - delta_mc; both together with >= 1 - 2 delta - delta_mc.
 
+A learnt prior (--prior PRIOR_DIR --prior-rows ROWS.json): P is centred at PRIOR_DIR, a full
+fine-tune from the base (same tensors) on the rows of DATA that ROWS.json names (a JSON list of
+0-based row indices, or {"rows": [...], "fraction": f, "seed": s, "of": N}); the bound set is
+drawn from the other rows only (n = their number by default), none repeating a prior row's
+text. The certificate is then "tightness only": its KL measures the move from the prior.
+
 Examples:
 
   tradeoff certify base/ finetuned/ train.jsonl -n 1000 --delta 0.05
@@ -95,6 +101,8 @@ Examples:
   tradeoff certify base/ lora/ train.jsonl -n 1000 --delta 0.05 --space adapter --sigma 0.01 --json
 
   tradeoff certify lora/ train.jsonl -n 1000 --delta 0.05    # BASE: the base the adapter names
+
+  tradeoff certify base/ finetuned/ train.jsonl --prior prior/ --prior-rows prior_rows.json
 """
 
 
@@ -381,7 +389,7 @@ def _certify_option(name: str, *decls: str, **kwargs: Any) -> Any:
 def certify_cmd(
     base: Path | None = typer.Argument(
         None,
-        help="Base model (the prior's centre): a folder, HF cache folder or hub id in the local "
+        help="Base model (the prior's centre unless --prior): a folder, HF cache folder or hub id in the local "
         "HF cache. Optional when FINETUNED is an adapter: default the base it names.",
     ),
     finetuned: Path | None = typer.Argument(
@@ -410,6 +418,17 @@ def certify_cmd(
         None, "--adapter-init", help="Adapter saved at initialisation: adapter-space prior centre."
     ),
     adapter_seed: int = _certify_option("adapter_seed"),
+    prior: Path = typer.Option(
+        None,
+        "--prior",
+        help="Learnt prior: a full checkpoint (fine-tune on --prior-rows) to centre P at.",
+    ),
+    prior_rows: Path = typer.Option(
+        None,
+        "--prior-rows",
+        help='JSON: row indices of DATA the prior was trained on, or {"rows": [...], '
+        '"fraction": f, "seed": s}.',
+    ),
     base_certificate: bool = _certify_option("base_certificate"),
     loss: str = _certify_option("loss"),
     p_min: float = _P_MIN,
@@ -450,8 +469,10 @@ def certify_cmd(
         else:
             base = local_model(base)
         finetuned = local_model(finetuned, checkpoints=True)
+        if prior is not None:
+            prior = local_model(prior, checkpoints=True)
         if out is not None:
-            check_output_path(out, [base, finetuned, data, stats], kind="file")
+            check_output_path(out, [base, finetuned, data, stats, prior, prior_rows], kind="file")
 
         config = CertifyConfig(
             n=n,
@@ -499,6 +520,8 @@ def certify_cmd(
             data,
             config,
             adapter_init=adapter_init,
+            prior=prior,
+            prior_rows=prior_rows,
             checker=_checker(answer_regex, exact_match),
             stats=loaded,
             columns=columns,

@@ -51,6 +51,7 @@ import numpy as np
 import torch
 
 from measurement._perturb import select_parameters
+from measurement._prior_split import check_disjoint
 from pacbound.exceptions import InvalidParameterError
 from pacbound.support import Config, Interval, atomic_path, config_field, write_json
 
@@ -225,16 +226,6 @@ class TokenData:
         idx = torch.as_tensor(np.asarray(index, dtype=np.int64))
         keys = tuple(self.keys[i] for i in idx.tolist()) if self.keys else ()
         return TokenData(self.input_ids[idx], self.attention_mask[idx], self.labels[idx], keys)
-
-
-def check_disjoint(prior_keys: Sequence[str], bound_keys: Sequence[str]) -> None:
-    """Refuse a learnt prior whose training rows overlap the bound set (one-line error)."""
-    shared = set(prior_keys) & set(bound_keys)
-    if shared:
-        raise InvalidParameterError(
-            f"the prior's training split must be disjoint from the bound set; {len(shared)} of "
-            f"the {len(set(bound_keys))} bound rows were in the prior's split."
-        )
 
 
 def _losses(logits: torch.Tensor, labels: torch.Tensor, p_min: float):
