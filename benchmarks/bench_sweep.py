@@ -55,7 +55,12 @@ def _plain_trainer_run(out: Path, finetune: str) -> tuple[float, float]:
 
     from fits import SweepSpec
     from fits.sweep._tasks import make_task
-    from fits.sweep._train import encode_records, evaluate_records
+    from fits.sweep._train import (
+        encode_records,
+        evaluate_records,
+        lora_config,
+        training_features,
+    )
 
     t0, c0 = time.perf_counter(), time.process_time()
     spec = SweepSpec.from_dict(_spec(finetune))
@@ -66,28 +71,13 @@ def _plain_trainer_run(out: Path, finetune: str) -> tuple[float, float]:
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     if finetune == "lora":
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
 
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=spec["train.lora_r"],
-                lora_alpha=spec["train.lora_alpha"],
-                lora_dropout=spec["train.lora_dropout"],
-                target_modules=list(spec["train.lora_targets"]),
-                use_rslora=spec["train.lora_rslora"],
-                task_type="CAUSAL_LM",
-            ),
-        )
+        model = get_peft_model(model, lora_config(spec))
     n = spec["budget.n"][0]
     records = task.train_records(diff, n, 0)
     prompts, comps = encode_records(tok, records)
-    ds = Dataset.from_dict(
-        {
-            "input_ids": [p + c for p, c in zip(prompts, comps, strict=True)],
-            "labels": [[-100] * len(p) + c for p, c in zip(prompts, comps, strict=True)],
-        }
-    )
+    ds = Dataset.from_dict(training_features(prompts, comps))
     args = TrainingArguments(
         output_dir=str(out),
         per_device_train_batch_size=spec["train.batch_size"],

@@ -170,8 +170,6 @@ def certify_cell(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     import measurement
-    from fits.sweep._bases import resolve_base
-    from fits.sweep._tasks import make_task
     from fits.sweep._train import encode_records, train_one
     from pacbound.support import write_json
 
@@ -180,10 +178,7 @@ def certify_cell(
     out.mkdir(parents=True, exist_ok=True)
     say = print if progress else (lambda *a, **k: None)
     t = {}
-    task = make_task(spec)
-    diff = next(d for d in task.difficulties() if d.label == run.difficulty_label)
-    base_dir = resolve_base(spec)
-    records = task.train_records(diff, run.n, run.seed)
+    task, diff, base_dir, records = _run_context(spec, run)
     prior_rows, bound_rows = split_rows(len(records), prior_fraction, split_seed)
 
     t0 = time.perf_counter()
@@ -467,8 +462,6 @@ def certify_run(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     import measurement
-    from fits.sweep._bases import resolve_base
-    from fits.sweep._tasks import make_task
     from fits.sweep._train import encode_records, train_one
     from pacbound.support import write_json
 
@@ -489,10 +482,7 @@ def certify_run(
         raise InvalidParameterError(f"`held_out` must be >= 1; got {held_out!r}.")
     out.mkdir(parents=True, exist_ok=True)
     t: dict[str, float] = {}
-    task = make_task(spec)
-    diff = next(d for d in task.difficulties() if d.label == run.difficulty_label)
-    base_dir = resolve_base(spec)
-    records = task.train_records(diff, run.n, run.seed)
+    task, diff, base_dir, records = _run_context(spec, run)
     prior_rows, bound_rows = split_rows(len(records), prior_fraction, split_seed)
 
     t0 = time.perf_counter()
@@ -649,8 +639,6 @@ def certify_on_fresh_samples(
     import torch
 
     import measurement
-    from fits.sweep._bases import resolve_base
-    from fits.sweep._tasks import make_task
     from fits.sweep._train import encode_records
 
     if not 0.0 < delta < 1.0:
@@ -658,11 +646,9 @@ def certify_on_fresh_samples(
     if n_bound < 1:
         raise InvalidParameterError(f"`n_bound` must be >= 1; got {n_bound!r}.")
     t: dict[str, float] = {}
-    task = make_task(spec)
-    diff = next(d for d in task.difficulties() if d.label == run.difficulty_label)
-    base_dir = resolve_base(spec)
+    task, diff, base_dir, records = _run_context(spec, run)
     seed = FRESH_BOUND_SEED + run.seed
-    train_keys = {(r.prompt, r.completion) for r in task.train_records(diff, run.n, run.seed)}
+    train_keys = {(r.prompt, r.completion) for r in records}
     fresh = task.train_records(diff, n_bound, seed)
     overlap = sum((r.prompt, r.completion) in train_keys for r in fresh)
     model, tok = measurement.load_causal_lm(base_dir, dtype="float32", device="cpu")
@@ -731,6 +717,17 @@ def certify_on_fresh_samples(
         ),
         seconds=t,
     )
+
+
+def _run_context(spec: Any, run: Any) -> tuple[Any, Any, Path, list]:
+    """The task, the run's difficulty, the resolved base folder and the run's training rows
+    (regenerated: they are a deterministic function of the spec, difficulty, n and seed)."""
+    from fits.sweep._bases import resolve_base
+    from fits.sweep._tasks import make_task
+
+    task = make_task(spec)
+    diff = next(d for d in task.difficulties() if d.label == run.difficulty_label)
+    return task, diff, resolve_base(spec), task.train_records(diff, run.n, run.seed)
 
 
 def _init_cert_worker(threads: int) -> None:

@@ -35,7 +35,7 @@ from fits.sweep._spec import SweepSpec
 from fits.sweep._tasks import Difficulty, Record
 from pacbound.exceptions import InvalidParameterError
 
-__all__ = ["encode_records", "evaluate_records", "train_one"]
+__all__ = ["encode_records", "evaluate_records", "lora_config", "train_one", "training_features"]
 
 
 def encode_records(
@@ -57,9 +57,7 @@ def encode_records(
                 f"task.chat = true needs a tokenizer with a chat template; "
                 f"{type(tokenizer).__name__} ({tokenizer.name_or_path!r}) has none."
             )
-        prompts = [
-            _chat_ids(tokenizer, [{"role": "user", "content": r.prompt}]) for r in records
-        ]
+        prompts = [_chat_ids(tokenizer, [{"role": "user", "content": r.prompt}]) for r in records]
     else:
         prompts = tokenizer([r.prompt for r in records])["input_ids"]
     comps = tokenizer([r.completion for r in records], add_special_tokens=False)["input_ids"]
@@ -73,6 +71,29 @@ def encode_records(
         out_p.append(p)
         out_c.append(c)
     return out_p, out_c
+
+
+def lora_config(spec: SweepSpec):
+    """The ``peft.LoraConfig`` of a spec's ``train.lora_*`` fields (causal LM)."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=spec["train.lora_r"],
+        lora_alpha=spec["train.lora_alpha"],
+        lora_dropout=spec["train.lora_dropout"],
+        target_modules=list(spec["train.lora_targets"]),
+        use_rslora=spec["train.lora_rslora"],
+        task_type="CAUSAL_LM",
+    )
+
+
+def training_features(prompts: list, comps: list) -> dict[str, list]:
+    """``input_ids`` = prompt + completion; ``labels`` mask the prompt with -100 (loss on the
+    completion tokens only)."""
+    return {
+        "input_ids": [p + c for p, c in zip(prompts, comps, strict=True)],
+        "labels": [[-100] * len(p) + c for p, c in zip(prompts, comps, strict=True)],
+    }
 
 
 def _chat_ids(tokenizer, messages: list[dict]) -> list[int]:
@@ -159,19 +180,9 @@ def train_one(
     torch.manual_seed(run.seed)
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype)
     if spec["train.finetune"] == "lora":
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
 
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=spec["train.lora_r"],
-                lora_alpha=spec["train.lora_alpha"],
-                lora_dropout=spec["train.lora_dropout"],
-                target_modules=list(spec["train.lora_targets"]),
-                use_rslora=spec["train.lora_rslora"],
-                task_type="CAUSAL_LM",
-            ),
-        )
+        model = get_peft_model(model, lora_config(spec))
         # the data-free initialisation θ₀, the adapter-space prior's centre
         model.save_pretrained(str(Path(out_dir) / "adapter_init"))
         write_json(Path(out_dir) / "adapter_seed.json", {"seed": int(run.seed)})
@@ -180,10 +191,7 @@ def train_one(
     prompts, comps = encode_records(tok, records, max_length, chat=task.chat)
     from datasets import Dataset
 
-    features = {
-        "input_ids": [p + c for p, c in zip(prompts, comps, strict=True)],
-        "labels": [[-100] * len(p) + c for p, c in zip(prompts, comps, strict=True)],
-    }
+    features = training_features(prompts, comps)
     n_tokens = int(sum(len(x) for x in features["input_ids"]))
     n_completion_tokens = int(sum(len(c) for c in comps))
     dataset = Dataset.from_dict(features)
