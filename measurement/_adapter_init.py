@@ -53,9 +53,10 @@ class AdapterCentre:
 
     Attributes
     ----------
-    kind : {"file", "recorded", "seed", "zero", "statistics"}
+    kind : {"file", "recorded", "seed", "zero", "statistics", "learnt"}
         An initial adapter given, one recorded in the adapter folder, one rebuilt from a seed,
-        θ₀ = 0, or whatever precomputed statistics were measured against.
+        θ₀ = 0, whatever precomputed statistics were measured against, or a learnt prior (a
+        LoRA fine-tune on a part of the data disjoint from the bound set).
     path : str or None
         The initial adapter folder (for ``"seed"``: None until rebuilt).
     seed : int or None
@@ -76,6 +77,8 @@ class AdapterCentre:
                 f"theta0 = peft's initialisation rebuilt from seed {self.seed} "
                 f"({self.seed_source}); valid whatever the seed, tight only if it is training's"
             )
+        if self.kind == "learnt":
+            return f"theta_prior = the learnt prior's adapter ({self.path})"
         if self.kind == "statistics":
             at = "0 (A0 = B0 = 0)" if self.path is None else f"the adapter at {self.path}"
             return f"theta0 as measured in the given statistics: {at}"
@@ -94,7 +97,9 @@ class AdapterCentre:
         }
 
 
-def _is_adapter(folder: Path) -> bool:
+def is_adapter_folder(folder: PathLike) -> bool:
+    """Whether ``folder`` is a PEFT adapter folder (holds ``adapter_config.json``)."""
+    folder = Path(folder)
     return folder.is_dir() and (folder / "adapter_config.json").is_file()
 
 
@@ -121,16 +126,16 @@ def adapter_prior_centre(
     folder = Path(adapter)
     if adapter_init is not None:
         init = Path(adapter_init)
-        if not _is_adapter(init):
+        if not is_adapter_folder(init):
             raise InvalidParameterError(
                 f"`adapter_init` must be a PEFT adapter folder (with adapter_config.json); "
                 f"got {str(init)!r}."
             )
-        _check_same_family(folder, init)
+        check_same_adapter_family(folder, init)
         return AdapterCentre("file", str(init))
     recorded = folder / ADAPTER_INIT_DIR
-    if _is_adapter(recorded):
-        _check_same_family(folder, recorded)
+    if is_adapter_folder(recorded):
+        check_same_adapter_family(folder, recorded)
         return AdapterCentre("recorded", str(recorded))
     if seed is not None:
         return AdapterCentre("seed", None, int(seed), "given")
@@ -153,8 +158,9 @@ def adapter_prior_centre(
 _FAMILY_KEYS = ("peft_type", "r", "lora_alpha", "target_modules", "use_rslora", "use_dora")
 
 
-def _check_same_family(adapter: Path, init: Path) -> None:
-    """An initial adapter must be of the trained adapter's own family (same rank, targets...)."""
+def check_same_adapter_family(adapter: Path, init: Path, role: str = "adapter_init") -> None:
+    """An initial (or prior) adapter must be of the trained adapter's own family (same rank,
+    targets...); ``role`` names the argument in the message."""
     a = json.loads((adapter / "adapter_config.json").read_text())
     b = json.loads((init / "adapter_config.json").read_text())
     for key in _FAMILY_KEYS:
@@ -163,7 +169,7 @@ def _check_same_family(adapter: Path, init: Path) -> None:
             va, vb = sorted(va), sorted(vb)
         if va != vb:
             raise InvalidParameterError(
-                f"`adapter_init` must have the adapter's config: `{key}` is {vb!r} in "
+                f"`{role}` must have the adapter's config: `{key}` is {vb!r} in "
                 f"{init} but {va!r} in {adapter}."
             )
 

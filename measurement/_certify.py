@@ -56,7 +56,13 @@ from typing import Any
 
 import numpy as np
 
-from measurement._adapter_init import AdapterCentre, adapter_prior_centre, rebuild_adapter_init
+from measurement._adapter_init import (
+    AdapterCentre,
+    adapter_prior_centre,
+    check_same_adapter_family,
+    is_adapter_folder,
+    rebuild_adapter_init,
+)
 from measurement._answers import AnswerChecker
 from measurement._certify_config import CertifyConfig
 from measurement._datasets import ExampleSet, as_example_set
@@ -525,9 +531,11 @@ def certify(
         one recorded in the adapter folder, else one rebuilt from ``config.adapter_seed`` or a
         recorded seed, else 0; see :func:`measurement.adapter_prior_centre`).
     prior : path, optional
-        A learnt prior: a full checkpoint folder (a fine-tune from ``base`` on the rows
-        ``prior_rows`` names) with the fine-tune's tensor names and shapes. P is centred at its
-        weights, in weight space (a full fine-tune only). Needs ``prior_rows``.
+        A learnt prior, trained from ``base`` on the rows ``prior_rows`` names. For a full
+        fine-tune: a checkpoint folder with the fine-tune's tensor names and shapes; P is
+        centred at its weights, in weight space. For a LoRA ``adapter``: a PEFT adapter folder
+        of the same family (rank, targets, base); P is centred at its A and B, in adapter space
+        (``config.space = "adapter"``; not with ``adapter_init``). Needs ``prior_rows``.
     prior_rows : path, list of int, mapping or PriorSplit, optional
         The rows of ``data`` the prior was trained on: a JSON file holding a list of 0-based
         row indices or ``{"rows": [...], "fraction": f, "seed": s, "of": N}`` (see
@@ -582,7 +590,7 @@ def certify(
         )
     if data is None:
         raise InvalidParameterError("`data` must be the bound set (a dataset); got None.")
-    split = _learnt_prior(prior, prior_rows, finetuned, adapter, stats)
+    split = _learnt_prior(prior, prior_rows, finetuned, adapter, stats, cfg.space, adapter_init)
     if cfg.loss == "zero_one" and checker is None:
         checker = AnswerChecker(pattern=DEFAULT_ANSWER_PATTERN)
     sigma, space, per_tensor_scale = cfg.sigma, cfg.space, cfg.per_tensor_scale
@@ -597,6 +605,8 @@ def certify(
                     f"({measured!r}); got {str(adapter_init)!r}."
                 )
             centre = AdapterCentre("statistics", measured)
+        elif split is not None:  # a learnt LoRA prior: theta_prior, the prior run's adapter
+            centre = AdapterCentre("learnt", str(prior))
         else:
             centre = adapter_prior_centre(adapter, adapter_init=adapter_init, seed=cfg.adapter_seed)
     if stats is None:
@@ -605,7 +615,7 @@ def certify(
             if centre is not None and centre.kind == "seed":
                 init_path = rebuild_adapter_init(base, adapter, centre.seed, Path(tmp) / "init")
             stats = weight_statistics(
-                base if prior is None else prior,
+                base if prior is None or adapter is not None else prior,
                 finetuned,
                 adapter=adapter,
                 adapter_init=init_path,
@@ -773,7 +783,13 @@ def certify(
 
 
 def _learnt_prior(
-    prior: Any, prior_rows: Any, finetuned: Any, adapter: Any, stats: Any
+    prior: Any,
+    prior_rows: Any,
+    finetuned: Any,
+    adapter: Any,
+    stats: Any,
+    space: str = "weight",
+    adapter_init: Any = None,
 ) -> PriorSplit | None:
     """Check a learnt prior's inputs (before anything heavy is loaded); its split, or None."""
     if prior is None and prior_rows is None:
@@ -784,18 +800,37 @@ def _learnt_prior(
             f"on) must be given together; got prior={prior!r}, prior_rows="
             f"{'given' if prior_rows is not None else None}."
         )
-    if adapter is not None:
-        raise InvalidParameterError(
-            "`prior` (a learnt prior) needs a full fine-tune, certified in weight space; got the "
-            f"LoRA adapter {str(adapter)!r}."
-        )
     if stats is not None:
         raise InvalidParameterError(
             "`stats` must not be given with `prior`: the KL is measured from the prior's "
             "weights, and precomputed statistics are measured from the base's."
         )
-    check_same_architecture(prior, finetuned)
+    if adapter is None:
+        check_same_architecture(prior, finetuned)
+    else:
+        _check_adapter_prior(prior, adapter, space, adapter_init)
     return PriorSplit.coerce(prior_rows)
+
+
+def _check_adapter_prior(prior: Any, adapter: Any, space: str, adapter_init: Any) -> None:
+    """A learnt prior for a LoRA fine-tune: an adapter of the same family, in adapter space."""
+    if not is_adapter_folder(prior):
+        raise InvalidParameterError(
+            f"`prior` for the LoRA adapter {str(adapter)!r} must be a PEFT adapter folder (a LoRA "
+            f"fine-tune from the base on the prior's rows, with adapter_config.json); got "
+            f"{str(prior)!r}."
+        )
+    if space != "adapter":
+        raise InvalidParameterError(
+            "a learnt LoRA prior is certified in adapter space (P = N(theta_prior, sigma^2) over "
+            f"the adapter's parameters); got space={space!r}: pass space='adapter'."
+        )
+    if adapter_init is not None:
+        raise InvalidParameterError(
+            "`adapter_init` and `prior` both set the adapter-space prior's centre; give one; got "
+            f"adapter_init={str(adapter_init)!r}, prior={str(prior)!r}."
+        )
+    check_same_adapter_family(Path(adapter), Path(prior), role="prior")
 
 
 def _provenance(
@@ -843,12 +878,17 @@ def _assumptions(
     scale = " x RMS of each tensor's prior centre" if cfg.per_tensor_scale else ""
     learnt = provenance["kind"] == "learnt"
     if learnt:
+        over = (
+            "N(theta_prior, {sp}^2{scale}) over the adapter's parameters"
+            if space == "adapter"
+            else "N(w_prior, {sp}^2{scale}) over all weights"
+        ).format(sp=sp, scale=scale)
         prior = (
-            f"P = N(w_prior, {sp}^2{scale}) over all weights, {provenance['text']}: fixed before "
+            f"P = {over}, {provenance['text']}: fixed before "
             "the bound set was seen, its rows excluded from the bound set and no bound row "
             "repeating a prior row's text (checked); that the prior was trained on those rows "
             "only is taken from the rows file (not checkable here). The KL measures the move "
-            "from w_prior, not from the base: tightness only, not the paper's complexity"
+            "from the prior, not from the base: tightness only, not the paper's complexity"
         )
     elif space == "adapter":
         prior = f"P = N(theta0, {sp}^2{scale}) over the adapter's parameters; {provenance['text']}"

@@ -89,7 +89,8 @@ for a sigma chosen on a grid fixed in advance and ln(k) for Catoni's grid. Each 
 with probability >= 1 - delta - delta_mc; both together with >= 1 - 2 delta - delta_mc.
 
 A learnt prior (--prior PRIOR_DIR --prior-rows ROWS.json): P is centred at PRIOR_DIR, a full
-fine-tune from the base (same tensors) on the rows of DATA that ROWS.json names (a JSON list of
+fine-tune from the base (same tensors; weight space) or, for a LoRA adapter, a LoRA fine-tune of
+the same family (--space adapter), on the rows of DATA that ROWS.json names (a JSON list of
 0-based row indices, or {"rows": [...], "fraction": f, "seed": s, "of": N}); the bound set is
 drawn from the other rows only (n = their number by default), none repeating a prior row's
 text. The certificate is then "tightness only": its KL measures the move from the prior.
@@ -103,6 +104,8 @@ Examples:
   tradeoff certify lora/ train.jsonl -n 1000 --delta 0.05    # BASE: the base the adapter names
 
   tradeoff certify base/ finetuned/ train.jsonl --prior prior/ --prior-rows prior_rows.json
+
+  tradeoff certify base/ lora/ train.jsonl --space adapter --prior lora-prior/ --prior-rows rows.json
 """
 
 
@@ -421,7 +424,8 @@ def certify_cmd(
     prior: Path = typer.Option(
         None,
         "--prior",
-        help="Learnt prior: a full checkpoint (fine-tune on --prior-rows) to centre P at.",
+        help="Learnt prior to centre P at: a full checkpoint, or for a LoRA adapter a LoRA "
+        "adapter (--space adapter), trained on --prior-rows.",
     ),
     prior_rows: Path = typer.Option(
         None,

@@ -19,7 +19,10 @@ subprocess (so the report is exactly what a user gets from the CLI):
    with ``--rate free --profile`` (is the budget exponent of the gap 1/2?)
 3. ``tradeoff sweep examples`` then ``tradeoff fit --examples`` (threshold robustness; first sweeps)
 4. ``tradeoff sweep theory paper/runs/<folder> --out paper/results/theory-<sweep>`` (the
-   sweep's first folder; reused when newer than its runs: run weights are not committed)
+   sweep's first folder; reused when newer than its runs: run weights are not committed), and
+   ``tradeoff sweep certify paper/runs/<folder>`` for every folder of the main sweeps (a
+   learnt-prior certificate per run; reused where the weights are gone), pooled per sweep
+   into ``paper/results/certificates-<sweep>/``
 5. Figures (Altair, saved offline through vl-convert) and tables from those outputs, the
    in-distribution error tables, the re-analysis of the paper's Table 1, and
    ``paper/REPORT.md`` from ``paper/report_template.md``.
@@ -51,6 +54,7 @@ from figures import (
     runs_table,
     table1_reanalysis,
 )
+from certificates import certificate_section, run_certificate_stage
 from llm import llm_section, run_llm_stage
 from narrative import appendix_discussion, discussion, summary
 from paths import (
@@ -300,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     rates = run_rate_tests(log, args.n_resamples)
     robust = run_robustness(log, min(args.n_resamples, 200))
     theory = run_theory(log)
+    certificates = run_certificate_stage(tradeoff, log, args.workers)
     (llm_name,) = LLM
     llm_cert = run_llm_stage(llm_name, tradeoff, log)
     frames = {name: runs_table(name) for name in available(SWEEPS)}
@@ -347,6 +352,7 @@ def main(argv: list[str] | None = None) -> None:
             context[f"indist_{name}"] = indist_table(table)
             context[f"gain_{name}"] = gain_table(table)
     context["shift_table"] = shift_table(fit_json, list(MAIN))
+    context["certificates_section"] = certificate_section(certificates)
     _theory_context(context, theory)
     context["rate_table"], context["rate_notes"] = rate_table(
         {k: v for k, v in rates.items() if k[0] in MAIN}

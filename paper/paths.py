@@ -13,7 +13,11 @@ FIGURES = PAPER / "figures"
 #: extra seeds were run later, from their own spec, is one sweep in the report and in its fits).
 #: The calibrated sweeps (paper/calibration/CRITERION.md) are the main body.
 MAIN = {
-    "calibrated-epochs": ("calibrated-epochs", "calibrated-epochs-seeds34"),
+    "calibrated-epochs": (
+        "calibrated-epochs",
+        "calibrated-epochs-seeds34",
+        "calibrated-epochs-n4096",
+    ),
     "calibrated-steps": ("calibrated-steps", "calibrated-steps-seeds34"),
 }
 #: The real-LM sweep (SmolLM2-135M, LoRA, the synthetic task rendered as chat).

@@ -77,3 +77,40 @@ def test_llm_section_before_and_after_the_sweep(monkeypatch):
     assert f"{len(frame)} finished runs in `paper/runs/{stand_in}/`" in text
     assert "full fine-tuning" in text and "In-distribution error on D_train(d)" in text
     assert "| n | best d |" in text
+
+
+def test_certificate_section_measures_the_goals():
+    from certificates import certificate_section
+
+    from fits.experiments import summarise_certificates
+    from fits.experiments._sweep_certificates import _with_reference
+
+    def rec(d, n, seed, cert, held):
+        base = {
+            "run_id": f"mix{d}-n{n}-s{seed}",
+            "budget_mode": "epochs",
+            "difficulty": float(d),
+            "n": n,
+            "seed": seed,
+            "certificate": cert,
+            "base_certificate": 0.8,
+            "held_out_error": held,
+            "prior_held_out_error": held + 0.02,
+            "base_held_out_error": 0.7,
+            "n_held_out": 256,
+            "n_bound": n // 2,
+            "delta": 0.025,
+        }
+        return _with_reference(base, {"tv_test": 0.4, "test_error": 0.5}, 6 / 7)
+
+    records = [rec(2, 64, 0, 0.9, 0.5), rec(2, 1024, 0, 0.3, 0.1), rec(4, 1024, 0, 0.5, 0.3)]
+    options = {"prior_fraction": 0.5, "split_seed": 0, "held_out": 256, "delta": 0.025}
+    res = summarise_certificates("calibrated-epochs", records, 6 / 7, options)
+    text = certificate_section({"calibrated-epochs": res})
+    assert "**2 of 3 runs**" in text
+    assert "**not met**: 2 of 3 runs; the others are d = 2, n = 64, seed 0" in text
+    assert "largest budget is n = 1024 (no n = 4096 runs)" in text
+    assert "is 0.200 (not within 0.15)" in text
+    assert "exceeds 0.1 (held-out 0-1 sequence error): 2; of these, 2 have" in text
+    assert "figures/certificates_calibrated-epochs.png" in text
+    assert certificate_section({}).startswith("(not available")

@@ -21,6 +21,8 @@ from pacbound.support import (
 )
 
 app = make_app()
+#: The [certify] fields of a sweep spec that are options of fits.experiments.certify_sweep.
+CERTIFY_OPTIONS = ("prior_fraction", "split_seed", "held_out", "delta")
 data_app = make_app(
     no_args_is_help=True,
     help="Synthetic task data: generate problems, pre-train the synthetic base model.",
@@ -39,7 +41,9 @@ def _command_line() -> str:
 
 @data_app.command("synth")
 def data_synth(
-    out: Path = typer.Option(..., "--out", help="Output table: .jsonl, .json, .csv, .tsv or .parquet."),
+    out: Path = typer.Option(
+        ..., "--out", help="Output table: .jsonl, .json, .csv, .tsv or .parquet."
+    ),
     ops: str = typer.Option("2-8", "--ops", help="Op-count range, uniform over it: '2-8' or '4'."),
     n: int = typer.Option(10000, "-n", "--n", help="Number of problems."),
     seed: int = typer.Option(0, "--seed", help="Seed (the same seed gives the same problems)."),
@@ -114,7 +118,9 @@ def data_pretrain(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
     overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace --out even if it is a folder this toolkit did not write."
+        False,
+        "--overwrite",
+        help="Replace --out even if it is a folder this toolkit did not write.",
     ),
 ) -> None:
     """Pre-train the synthetic base model (small Llama) on a range of operation counts.
@@ -256,10 +262,22 @@ def sweep_run(
             workers=workers,
             progress=progress and not as_json,
         )
+        certs = None
+        if spec_obj["certify.enabled"] and not result.failed:
+            certs = _certify_sweep_folder(
+                out,
+                None,
+                workers=workers or spec_obj["resources.workers"] or 1,
+                progress=progress and not as_json,
+                plots=True,
+                **{k: spec_obj[f"certify.{k}"] for k in CERTIFY_OPTIONS},
+            )
         if as_json:
-            print_json(result)
+            print_json(result if certs is None else {**result.to_dict(), "certificates": certs})
         else:
             typer.echo(str(result))
+            if certs is not None:
+                typer.echo(str(certs))
         if result.failed:
             raise typer.Exit(1)
 
@@ -392,6 +410,90 @@ def sweep_base_eval(
             )
 
 
+@sweep_app.command("certify")
+def sweep_certify(
+    sweep: Path = typer.Argument(..., help="A sweep folder (full fine-tunes, synthetic task)."),
+    out: Path = typer.Option(
+        None, "--out", help="Output folder (default: SWEEP/certificates; a rerun reuses it)."
+    ),
+    seeds: str = typer.Option(
+        None, "--seeds", help="Only these seeds, comma-separated (default: every seed)."
+    ),
+    workers: int = typer.Option(
+        None, "--workers", help="Parallel 1-thread processes (default: the spec's workers or 1)."
+    ),
+    prior_fraction: float = typer.Option(
+        None, "--prior-fraction", help="Share of each run's rows for the prior run (spec: 0.5)."
+    ),
+    split_seed: int = typer.Option(None, "--split-seed", help="Seed of the split (spec: 0)."),
+    held_out: int = typer.Option(
+        None, "--held-out", help="Fresh samples of D_train(d) for held-out errors (spec: 256)."
+    ),
+    delta: float = typer.Option(
+        None, "--delta", help="Confidence budget of each certificate (spec: 0.025)."
+    ),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Render OUT/plots/*.png."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress on stderr."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """In-distribution certificates for every finished run of a sweep, and d* through them.
+
+    Per run: a prior run fine-tuned from the base on a random half of the run's rows (fixed in advance, seed recorded), certified as a point mass on the other half by the exact binomial tail (KL = 0, no Monte Carlo); the base model certified on the same rows; 0-1 errors on fresh samples of D_train(d) for the fine-tune, the prior run and the base, with the binomial test-set bound on those samples beside them. Then per budget: the empirical d* against the minimiser of certificate + TV(test, train(d)). Defaults come from the spec's [certify] section. Writes OUT/<run_id>/certificate.json, OUT/summary.json, OUT/certificates.csv and the plots (certificates against held-out errors per d and n; d*(n) against the bound minimiser).
+
+    Example: tradeoff sweep certify runs/ --workers 2
+    """
+    with user_errors():
+        from fits.sweep._runner import load_plan
+        from pacbound.support import parse_int_list
+
+        spec = load_plan(sweep).spec
+        given = dict(
+            zip(CERTIFY_OPTIONS, (prior_fraction, split_seed, held_out, delta), strict=True)
+        )
+        options = {k: spec[f"certify.{k}"] if v is None else v for k, v in given.items()}
+        result = _certify_sweep_folder(
+            sweep,
+            out,
+            seeds=None if seeds is None else parse_int_list(seeds, "seeds"),
+            workers=workers or spec["resources.workers"] or 1,
+            progress=progress and not as_json,
+            plots=plots,
+            **options,
+        )
+        if as_json:
+            print_json(result)
+        else:
+            typer.echo(str(result))
+
+
+def _certify_sweep_folder(
+    sweep: Path, out: Path | None, *, progress: bool, plots: bool, **options
+) -> object:
+    """:func:`fits.experiments.certify_sweep` with a progress bar on stderr, and its plots."""
+    from rich.progress import Progress
+
+    from fits.experiments import CERT_DIR, certify_sweep
+
+    hidden = not progress or not sys.stderr.isatty()
+    with Progress(transient=True, disable=hidden) as bar:
+        task = bar.add_task("certifying runs (a prior run each)", total=None)
+
+        def on_run(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+            if hidden and progress:
+                print(f"certified {done} of {total} runs", file=sys.stderr, flush=True)
+
+        result = certify_sweep(sweep, out, progress=on_run, **options)
+    if plots:
+        from fits import save_chart
+        from fits.sweep._charts import certificate_charts
+
+        folder = (Path(out) if out is not None else Path(sweep) / CERT_DIR) / "plots"
+        for name, chart in certificate_charts(result).items():
+            save_chart(chart, folder / name)
+    return result
+
+
 @sweep_app.command("theory")
 def sweep_theory(
     sweep: Path = typer.Argument(..., help="A synthetic-task sweep folder."),
@@ -406,7 +508,9 @@ def sweep_theory(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace --out even if it is a folder this toolkit did not write."
+        False,
+        "--overwrite",
+        help="Replace --out even if it is a folder this toolkit did not write.",
     ),
 ) -> None:
     """Theory against empirics: every term of the PAC-Bayes bound per run of a synthetic sweep.

@@ -5,6 +5,8 @@
 - ``_regime``: in-distribution error against the base's, and P(d is best) by seed resampling.
 - ``_certify_sweep``: one cell certified with a learnt prior, a base-centred posterior and the
   base itself; and the demo's cheap per-run certificate (a learnt prior as a point mass).
+- ``_sweep_certificates``: that certificate for every run of a sweep, with the test-set bound
+  beside it and the bound minimiser against the empirical d*.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ EXPORTS: dict[str, str] = {
     "certify_on_fresh_samples": "fits.experiments._certify_sweep",
     "certify_sweep_runs": "fits.experiments._certify_sweep",
     "split_rows": "fits.experiments._certify_sweep",
+    "CERT_DIR": "fits.experiments._sweep_certificates",
+    "SweepCertificates": "fits.experiments._sweep_certificates",
+    "certify_sweep": "fits.experiments._sweep_certificates",
+    "summarise_certificates": "fits.experiments._sweep_certificates",
 }
 """Public name -> the module that defines it (loaded on first use)."""
 

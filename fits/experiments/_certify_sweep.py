@@ -27,6 +27,7 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -755,29 +756,46 @@ def certify_sweep_runs(
     out_dir: str | Path,
     *,
     workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
     **options: Any,
 ) -> list[RunCertificate]:
     """:func:`certify_run` for each of ``runs`` of the sweep folder ``sweep``, into
-    ``out_dir/<run_id>/``, in ``workers`` parallel 1-thread processes; in the order given."""
+    ``out_dir/<run_id>/``, in ``workers`` parallel 1-thread processes; in the order given.
+
+    ``progress(done, total)`` is called once with the saved certificates counted and after
+    each run certified."""
     root, out = Path(sweep), Path(out_dir)
     jobs = [(str(root), r.to_dict(), str(out / r.run_id), options) for r in runs]
-    if workers <= 1 or len(jobs) <= 1:
-        return [RunCertificate.from_dict(_certify_job(*j)) for j in jobs]
+    saved = {
+        j[2]: c.to_dict()
+        for j in jobs
+        if (c := _saved_certificate(Path(j[2]), j[1], _full(j[3]))) is not None
+    }
+    pending = [j for j in jobs if j[2] not in saved]
+    tick = progress or (lambda done, total: None)
+    tick(len(saved), len(jobs))
+    done = dict(saved)
+    if workers <= 1 or len(pending) <= 1:
+        for j in pending:
+            done[j[2]] = _certify_job(*j)
+            tick(len(done), len(jobs))
+        return [RunCertificate.from_dict(done[j[2]]) for j in jobs]
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    pending = [j for j in jobs if _saved_certificate(Path(j[2]), j[1], _full(j[3])) is None]
     with ProcessPoolExecutor(
-        max_workers=min(workers, max(len(pending), 1)),
+        max_workers=min(workers, len(pending)),
         mp_context=mp.get_context("spawn"),
         initializer=_init_cert_worker,
         initargs=(1,),
     ) as pool:
         # longest first (most steps), which balances the workers
         pending.sort(key=lambda j: (-j[1]["steps"], -j[1]["n"]))
-        futures = {j[2]: pool.submit(_certify_job, *j) for j in pending}
-        done = {k: f.result() for k, f in futures.items()}
-    return [RunCertificate.from_dict(done.get(j[2]) or _certify_job(*j)) for j in jobs]
+        futures = {pool.submit(_certify_job, *j): j[2] for j in pending}
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            tick(len(done), len(jobs))
+    return [RunCertificate.from_dict(done[j[2]]) for j in jobs]
 
 
 def _full(options: dict) -> dict:

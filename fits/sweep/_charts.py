@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["sweep_charts", "theory_charts"]
+__all__ = ["certificate_charts", "sweep_charts", "theory_charts"]
 
 
 def _labelled_long(
@@ -96,6 +96,64 @@ def sweep_charts(runs: pd.DataFrame) -> dict[str, Any]:
     return {"slices": slices, "weight_distance": kl, "per_op": heat}
 
 
+def _facet_lines(
+    cell: pd.DataFrame,
+    series: dict[str, str],
+    top: float | None,
+    title: str,
+    *,
+    rules: tuple[float, ...] = (1.0,),
+):
+    """Lines of ``series`` (column -> label) against difficulty d, one panel per budget n
+    (columns) and budget mode (rows), with dashed rules at ``rules`` (e.g. 1: vacuous)."""
+    import altair as alt
+
+    present = {c: label for c, label in series.items() if c in cell and cell[c].notna().any()}
+    long = _labelled_long(cell, ["budget_mode", "n", "difficulty"], present, "term", "value")
+    if top is None:
+        top = max(1.05, float(np.nanmax(long["value"])) * 1.05)
+    lines = (
+        alt.Chart()
+        .encode(
+            x=alt.X("difficulty:Q", title="training difficulty d"),
+            y=alt.Y("value:Q", title="error / bound", scale=alt.Scale(domain=[0, top], clamp=True)),
+            color=alt.Color("term:N", title=None),
+        )
+        .mark_line(point=True)
+    )
+    marks = [
+        alt.Chart().mark_rule(strokeDash=[4, 3], color="gray").encode(y=alt.datum(level))
+        for level in rules
+    ]
+    return (
+        alt.layer(lines, *marks, data=long)
+        .properties(width=180, height=180)
+        .facet(
+            column=alt.Column("n:O", title="budget n"),
+            row=alt.Row("budget_mode:N", title="budget mode"),
+        )
+        .properties(title=title)
+    )
+
+
+def _dstar_chart(frame: pd.DataFrame, labels: dict[str, str], title: str):
+    """d*(n) lines, one per column of ``labels`` (column -> label), dashed by budget mode."""
+    import altair as alt
+
+    ds = _labelled_long(frame, ["budget_mode", "n"], labels, "which", "d")
+    return (
+        alt.Chart(ds.dropna())
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("n:Q", scale=alt.Scale(type="log"), title="budget n"),
+            y=alt.Y("d:Q", title="d*(n)"),
+            color=alt.Color("which:N", title=None),
+            strokeDash=alt.StrokeDash("budget_mode:N", title="budget mode"),
+        )
+        .properties(width=320, height=220, title=title)
+    )
+
+
 def theory_charts(result) -> dict:
     """Three Altair charts: the bound terms, the in-distribution certificate, and d*(n).
 
@@ -108,37 +166,11 @@ def theory_charts(result) -> dict:
     ``theory_dstar``: the empirical d*(n) beside the minimisers over d of the certified and
     plug-in bounds.
     """
-    import altair as alt
 
     cell = result.per_cell
-    facets = {
-        "column": alt.Column("n:O", title="budget n"),
-        "row": alt.Row("budget_mode:N", title="budget mode"),
-    }
-    rule = alt.Chart().mark_rule(strokeDash=[4, 3], color="gray").encode(y=alt.datum(1.0))
 
     def panel(series: dict[str, str], top: float | None, title: str):
-        present = {c: label for c, label in series.items() if c in cell and cell[c].notna().any()}
-        long = _labelled_long(cell, ["budget_mode", "n", "difficulty"], present, "term", "value")
-        if top is None:
-            top = max(1.05, float(np.nanmax(long["value"])) * 1.05)
-        lines = (
-            alt.Chart()
-            .encode(
-                x=alt.X("difficulty:Q", title="training difficulty d"),
-                y=alt.Y(
-                    "value:Q", title="error / bound", scale=alt.Scale(domain=[0, top], clamp=True)
-                ),
-                color=alt.Color("term:N", title=None),
-            )
-            .mark_line(point=True)
-        )
-        return (
-            alt.layer(lines, rule, data=long)
-            .properties(width=180, height=180)
-            .facet(**facets)
-            .properties(title=title)
-        )
+        return _facet_lines(cell, series, top, title, rules=(1.0,))
 
     bound = panel(
         {
@@ -162,26 +194,50 @@ def theory_charts(result) -> dict:
         1.05,
         "In-distribution certificate (no TV term) against the in-distribution error",
     )
-    ds = _labelled_long(
+    dstar = _dstar_chart(
         result.dstar,
-        ["budget_mode", "n"],
         {
             "dstar_empirical": "empirical (lowest test error)",
             "dstar_bound": "certified bound minimiser",
             "dstar_plugin": "plug-in bound minimiser",
         },
-        "which",
-        "d",
-    )
-    dstar = (
-        alt.Chart(ds.dropna())
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("n:Q", scale=alt.Scale(type="log"), title="budget n"),
-            y=alt.Y("d:Q", title="d*(n)"),
-            color=alt.Color("which:N", title=None),
-            strokeDash=alt.StrokeDash("budget_mode:N", title="budget mode"),
-        )
-        .properties(width=320, height=220, title="d*(n): data against the bound")
+        "d*(n): data against the bound",
     )
     return {"theory_bound": bound, "theory_certificate": certificate, "theory_dstar": dstar}
+
+
+def certificate_charts(result) -> dict:
+    """Two Altair charts of :class:`fits.experiments.SweepCertificates` (means over seeds).
+
+    ``certificates``: per budget (columns) and budget mode (rows), against difficulty d: the
+    learnt-prior certificate, the base model's certificate on the same rows, the held-out
+    in-distribution 0-1 errors of the fine-tune and of the prior run, and the binomial test-set
+    bound on the fine-tune's held-out samples; a dashed rule at the guessing error (a
+    certificate above it is vacuous). ``certificate_dstar``: the empirical d*(n) beside the
+    minimiser over d of certificate + TV.
+    """
+
+    cell = pd.DataFrame(list(result.cells))
+    certificates = _facet_lines(
+        cell,
+        {
+            "certificate": "certificate (learnt prior)",
+            "base_certificate": "base model's certificate",
+            "held_out_error": "held-out error, fine-tune",
+            "prior_held_out_error": "held-out error, prior run",
+            "held_out_test_set_bound": "test-set bound, fine-tune",
+        },
+        1.05,
+        f"In-distribution certificates against held-out errors (dashed: guessing error "
+        f"{result.guess_error:.3f})",
+        rules=(result.guess_error,),
+    )
+    dstar = _dstar_chart(
+        pd.DataFrame(list(result.dstar)),
+        {
+            "empirical_dstar": "empirical (lowest test error)",
+            "bound_minimiser": "minimiser of certificate + TV",
+        },
+        "d*(n): data against the certified bound",
+    )
+    return {"certificates": certificates, "certificate_dstar": dstar}

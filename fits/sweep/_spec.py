@@ -201,12 +201,42 @@ FIELDS: tuple[FieldSpec, ...] = (
     # --- evaluation -----------------------------------------------------------------------
     F("eval.batch_size", "int", 256, "Examples per evaluation forward pass.", low=1),
     F("eval.accuracy", "bool", True, "Greedy-decode for exact-answer accuracy."),
+    # --- certificates (issue 11): a prior run per run, certified on the rest of its rows ----
+    F(
+        "certify.enabled",
+        "bool",
+        False,
+        "After the runs: certify each (a prior run on a random part of its rows, certified on "
+        "the rest; `tradeoff sweep certify`).",
+    ),
+    F(
+        "certify.prior_fraction",
+        "float",
+        0.5,
+        "Share of each run's rows the prior run is trained on (fixed in advance).",
+        low=1e-6,
+        high=0.999999,
+    ),
+    F("certify.split_seed", "int", 0, "Seed of the random prior/bound split (recorded).", low=0),
+    F("certify.held_out", "int", 256, "Fresh samples of D_train(d) for held-out errors.", low=1),
+    F(
+        "certify.delta",
+        "float",
+        0.025,
+        "Confidence budget of each certificate.",
+        low=1e-12,
+        high=0.999999,
+    ),
     # --- resources --------------------------------------------------------------------------
     F("resources.threads_per_run", "int", 1, "torch threads in each run.", low=1),
     F("resources.workers", "int", None, "Local parallel runs (default: GPUs, else 1).", low=1),
     F("resources.device", "choice", "auto", "Device of each run.", choices=("auto", "cpu", "cuda")),
 )
 FIELD_INDEX = {f.path: f for f in FIELDS}
+#: Fields added after sweeps were first run that change what a run computes only when set:
+#: left out of the run-id hash while at their default, so that the runs planned before the
+#: field existed keep their ids (a rerun resumes them instead of training them again).
+HASH_OMIT_AT_DEFAULT = ("task.chat",)
 SECTIONS = sorted({f.path.split(".")[0] for f in FIELDS if "." in f.path})
 
 
@@ -469,6 +499,11 @@ class SweepSpec:
         d = self.to_dict()
         d.pop("name")
         d.pop("resources")
+        d.pop("certify")  # certifying a run does not change what the run computes
+        for path in HASH_OMIT_AT_DEFAULT:
+            section, key = path.split(".")
+            if d[section][key] == FIELD_INDEX[path].default:
+                d[section].pop(key)
         for key in ("n", "seeds", "modes"):
             d["budget"].pop(key)
         for key in ("centers", "bins", "quantiles"):

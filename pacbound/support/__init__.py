@@ -19,7 +19,7 @@ Tables (one reader and one writer; the suffix picks the format, one of
 Command line (one line on stderr and exit status 2 for user errors):
     :func:`make_app`, :func:`user_errors`, :func:`print_json`, :func:`print_result`,
     :func:`warnings_to_stderr`, :func:`parse_float`, :func:`parse_float_list`,
-    :func:`parse_floats`, :func:`parse_assignments`, :func:`split_names`, :func:`reflow_help`.
+    :func:`parse_int_list`, :func:`parse_floats`, :func:`parse_assignments`, :func:`split_names`, :func:`reflow_help`.
 This installation: :func:`installed_version`, :func:`library_versions` (what a result
     records: this toolkit, Python and the named distributions), :func:`environment_report`.
 Long jobs, drawn on stderr: :func:`progress_bar` (work units), :func:`byte_progress` (bytes and
@@ -72,6 +72,7 @@ _EXPORTS = {
             "parse_assignments",
             "parse_float",
             "parse_float_list",
+            "parse_int_list",
             "parse_floats",
             "print_json",
             "print_result",

@@ -143,7 +143,9 @@ def _error_text(exc: BaseException) -> str | None:
     return None
 
 
-_TEMPLATE = re.compile(r"`(?P<input>[^`]+)`[^;]*? must (?:be )?(?P<allowed>[^;]+?);\s*got (?P<value>.+?)\.?$")
+_TEMPLATE = re.compile(
+    r"`(?P<input>[^`]+)`[^;]*? must (?:be )?(?P<allowed>[^;]+?);\s*got (?P<value>.+?)\.?$"
+)
 _FILE_PREFIX = re.compile(r"^(?P<input>[^\s:][^:]*\.[A-Za-z0-9]+|/[^:]+):\s")
 
 
@@ -280,6 +282,19 @@ def parse_float_list(text: str, name: str) -> list[float]:
             raise InvalidParameterError(
                 f"`{name}` must be a number or a comma-separated list of numbers; got {item!r}."
             ) from None
+    return out
+
+
+def parse_int_list(text: str, name: str) -> list[int]:
+    """Parse a comma-separated list of non-negative integers (seeds) given for ``name``."""
+    out = []
+    for item in split_names(str(text)) or [str(text)]:
+        if not item.isdigit():
+            raise InvalidParameterError(
+                f"`{name}` must be a non-negative integer or a comma-separated list of them "
+                f"(e.g. 0,1,2); got {item!r}."
+            )
+        out.append(int(item))
     return out
 
 

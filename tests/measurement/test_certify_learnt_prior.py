@@ -144,16 +144,75 @@ def test_overlapping_text_other_architecture_and_bad_splits_are_refused(
             _learnt(llama_dir, finetuned_dir, data_jsonl, finetuned_dir, rows, **kw)
 
 
-def test_a_learnt_prior_needs_a_full_finetune(llama_dir, adapter_dir, data_jsonl, rows_file):
-    with pytest.raises(InvalidParameterError, match="needs a full fine-tune"):
-        certify(
+@pytest.fixture(scope="module")
+def lora_prior(tmp_path_factory, adapter_dir):
+    """A LoRA prior of the adapter's family: its A and B moved by 1e-3 N(0, 1); and
+    ‖θ_ft − θ_prior‖² over the adapter's parameters."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path_factory.mktemp("lora-prior") / "prior"
+    shutil.copytree(adapter_dir, folder)
+    file = folder / "adapter_model.safetensors"
+    tensors = load_file(file)
+    gen = torch.Generator().manual_seed(5)
+    moved = {k: v + 1e-3 * torch.randn(v.shape, generator=gen) for k, v in tensors.items()}
+    save_file(moved, file, metadata={"format": "pt"})
+    sq = sum(float((moved[k].double() - tensors[k].double()).pow(2).sum()) for k in tensors)
+    return folder, sq
+
+
+def test_learnt_lora_prior_in_adapter_space(
+    llama_dir, adapter_dir, data_jsonl, rows_file, lora_prior
+):
+    kw = dict(
+        adapter=adapter_dir,
+        data=data_jsonl,
+        prior_rows=rows_file,
+        space="adapter",
+        sigma=SIGMA,
+        mc_samples=2,
+        base_certificate=False,
+    )
+    same = certify(llama_dir, prior=adapter_dir, **kw)
+    assert same.kl == pytest.approx(0.0, abs=1e-9) and same.n == 12 - len(PRIOR_ROWS)
+    assert same.prior_centre.kind == "learnt" and same.prior["kind"] == "learnt"
+    folder, sq = lora_prior
+    moved = certify(llama_dir, prior=folder, **kw)
+    # KL(N(θ_ft, σ²) ‖ N(θ_prior, σ²)) = ‖θ_ft − θ_prior‖² / (2σ²), over A and B only
+    assert moved.kl == pytest.approx(sq / (2 * SIGMA**2), rel=1e-6)
+    assert "theta_prior" in dict(moved.assumptions)["prior"]
+    assert "learnt prior's adapter" in str(moved.prior_centre)
+
+
+def test_learnt_lora_prior_refusals(llama_dir, adapter_dir, data_jsonl, rows_file, tmp_path):
+    import shutil
+
+    def run(prior, **extra):
+        kw = dict(space="adapter", sigma=SIGMA, mc_samples=1, base_certificate=False)
+        return certify(
             llama_dir,
             adapter=adapter_dir,
             data=data_jsonl,
-            prior=llama_dir,
+            prior=prior,
             prior_rows=rows_file,
-            sigma=SIGMA,
+            **{**kw, **extra},
         )
+
+    with pytest.raises(InvalidParameterError, match="must be a PEFT adapter folder"):
+        run(llama_dir)
+    with pytest.raises(InvalidParameterError, match="certified in adapter space"):
+        run(adapter_dir, space="weight")
+    with pytest.raises(InvalidParameterError, match="both set the adapter-space prior's centre"):
+        run(adapter_dir, adapter_init=adapter_dir)
+    other = tmp_path / "other"
+    shutil.copytree(adapter_dir, other)
+    cfg = json.loads((other / "adapter_config.json").read_text())
+    cfg["r"] = 8
+    (other / "adapter_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(InvalidParameterError, match=r"`prior` must have the adapter's config: `r`"):
+        run(other)
 
 
 def test_cli_prints_the_provenance_and_refuses_overlap(
@@ -237,3 +296,45 @@ def test_rows_file_forms(tmp_path):
     ]:
         with pytest.raises(InvalidParameterError, match=message):
             PriorSplit.load(bad)
+
+
+def test_cli_learnt_lora_prior(llama_dir, adapter_dir, data_jsonl, rows_file, lora_prior):
+    folder, sq = lora_prior
+    res = invoke(
+        "certify",
+        llama_dir,
+        adapter_dir,
+        data_jsonl,
+        "--space",
+        "adapter",
+        "--prior",
+        folder,
+        "--prior-rows",
+        rows_file,
+        "--sigma",
+        SIGMA,
+        "--mc-samples",
+        1,
+        "--no-base-certificate",
+        "--no-progress",
+        "--json",
+    )
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    assert payload["kl"] == pytest.approx(sq / (2 * SIGMA**2), rel=1e-6)
+    assert payload["prior"]["kind"] == "learnt" and payload["prior_centre"]["kind"] == "learnt"
+    bad = invoke(
+        "certify",
+        llama_dir,
+        adapter_dir,
+        data_jsonl,
+        "--prior",
+        folder,
+        "--prior-rows",
+        rows_file,
+        "--sigma",
+        SIGMA,
+        "--no-progress",
+    )
+    assert bad.exit_code == 2 and "certified in adapter space" in bad.stderr
+    assert "Traceback" not in bad.output
