@@ -45,6 +45,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from certificates import certificate_section, run_certificate_stage
 from figures import (
     copy_theory_figures,
     fig_dstar,
@@ -54,7 +55,6 @@ from figures import (
     runs_table,
     table1_reanalysis,
 )
-from certificates import certificate_section, run_certificate_stage
 from llm import llm_section, run_llm_stage
 from narrative import appendix_discussion, discussion, summary
 from paths import (
@@ -373,7 +373,9 @@ def main(argv: list[str] | None = None) -> None:
         context[f"robust_{name}"] = "\n" + "\n".join(lines) if lines else "(not run)"
     for key, path in figs.items():
         context[f"fig_{key}"] = path
-    context["summary"] = summary(main_frames, fit_json, main_theory, t1, regimes, rates, frames)
+    context["summary"] = summary(
+        main_frames, fit_json, main_theory, t1, regimes, rates, frames, certificates
+    )
     context["discussion"] = discussion(main_frames, fit_json, main_theory, t1, regimes)
     context["discussion_old"] = appendix_discussion(old_frames, old_theory, regimes)
     context["llm_section"] = llm_section(

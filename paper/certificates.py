@@ -86,7 +86,7 @@ def _goal_lines(res) -> list[str]:
     easy = frame[frame["difficulty"].isin(EASY)]
     failing = easy[~easy["non_vacuous"]]
     lines.append(
-        f"- Goal *every run with d in {{2, 4}} non-vacuous at every budget*: "
+        "- Goal *every run with d in {2, 4} non-vacuous at every budget*: "
         + (
             f"**met** ({len(easy)} of {len(easy)} runs)."
             if failing.empty

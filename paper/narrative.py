@@ -469,9 +469,11 @@ def summary(
     regimes: dict,
     rates: dict | None = None,
     all_frames: dict | None = None,
+    certificates: dict | None = None,
 ) -> str:
     """The report's summary: the calibrated sweeps (``frames``), then one line each on the
-    real-LM sweep and the first sweeps (``all_frames``)."""
+    real-LM sweep and the first sweeps (``all_frames``); ``certificates``: the per-run
+    certificates of the calibrated sweeps (:class:`fits.experiments.SweepCertificates`)."""
     lines = ["## Summary", ""]
     for name, frame in frames.items():
         table = _table(regimes, name)
@@ -514,6 +516,16 @@ def summary(
             f"{int(runs['vacuous'].sum())} of {len(runs)} runs (smallest "
             f"{runs['bound'].min():.3f}); its minimiser over d equals the empirical d\\* at "
             f"{int(dstar['agree'].sum())} of {len(dstar)} budgets."
+        )
+    for name, res in (certificates or {}).items():
+        c = res.counts
+        agree = sum(r["empirical_dstar"] == r["bound_minimiser"] for r in res.dstar)
+        lines.append(
+            f"- In-distribution certificates, learnt prior ({name}, every run): non-vacuous "
+            f"(below the guessing error {res.guess_error:.3f}) for {c['non_vacuous']} of "
+            f"{c['runs']} runs, below the base model's certificate for {c['below_base']}; the "
+            f"minimiser of certificate + TV equals the empirical d\\* at {agree} of "
+            f"{len(res.dstar)} budgets."
         )
     rate = _rate_line({k: v for k, v in (rates or {}).items() if k[0] in frames})
     if rate:

@@ -3,7 +3,11 @@
 One fine-tune per difficulty d (a Gaussian op-count mixture centred at d, width 1.5): n training
 problems (the bound set), ``heldout`` fresh problems of the same distribution for the held-out
 in-distribution error, and :func:`measurement.compression_certificate` on the shipped base.
-Run as a script: ``python -m fits.experiments._compression_run --d 2 4 --n 1024 --out f.json``.
+With ``sweep`` (a sweep folder), the cells of that sweep instead: its base, its task and
+difficulty mixtures, the very training rows of its run (d, n, seed), and held-out rows from the
+stream the per-run certificates use (:data:`fits.experiments._certify_sweep.HELD_OUT_SEED`).
+Run as a script: ``python -m fits.experiments._compression_run --d 2 4 --n 1024 --out f.json``
+(``--sweep paper/runs/calibrated-epochs --seed 0`` for a sweep's cells).
 """
 
 from __future__ import annotations
@@ -37,13 +41,17 @@ def compression_run(
     data_seed: int = 0,
     config: Any = None,
     base: str | Path | None = None,
+    sweep: str | Path | None = None,
     log: Any = print,
 ) -> list[dict[str, Any]]:
     """Certify one compressed fine-tune per difficulty; return one record per d.
 
     Each record holds ``difficulty``, ``n``, ``certificate`` (the bound), the certificate's
-    ``to_dict()`` and ``seconds`` (wall-clock of the whole run of that d).
+    ``to_dict()`` and ``seconds`` (wall-clock of the whole run of that d). With ``sweep``, the
+    data are the sweep's run (d, n, seed ``data_seed``) and its base is the base.
     """
+    if sweep is not None:
+        return _sweep_cells(sweep, difficulties, n, heldout, data_seed, config, log)
     from measurement import (
         CompressionConfig,
         TokenizedExamples,
@@ -75,18 +83,88 @@ def compression_run(
             pad_id=tok.pad_token_id,
             log=lambda msg, d=d: log(f"[d={d:g}] {msg}"),
         )
-        seconds = time.perf_counter() - t0
+        log(str(cert))
+        out.append(_record(d, n, cert, time.perf_counter() - t0, cfg))
+    return out
+
+
+def _record(d: float, n: int, cert: Any, seconds: float, cfg: Any, **extra: Any) -> dict:
+    return {
+        "difficulty": float(d),
+        "n": n,
+        "certificate": cert.bound,
+        "base_certificate": cert.base_bound,
+        "heldout_error": (cert.heldout_errors or {}).get("quantised"),
+        "seconds": seconds,
+        "result": cert.to_dict(),
+        "config": cfg.to_dict(),
+        **extra,
+    }
+
+
+def _sweep_cells(
+    sweep: str | Path,
+    difficulties: Sequence[float],
+    n: int,
+    heldout: int,
+    seed: int,
+    config: Any,
+    log: Any,
+) -> list[dict[str, Any]]:
+    """:func:`compression_run` on the cells (d, n, ``seed``) of a sweep folder."""
+    from fits.experiments._certify_sweep import HELD_OUT_SEED
+    from fits.sweep._bases import resolve_base
+    from fits.sweep._runner import load_plan
+    from fits.sweep._tasks import make_task
+    from fits.sweep._train import encode_records
+    from measurement import (
+        CompressionConfig,
+        TokenizedExamples,
+        compression_certificate,
+        load_tokenizer,
+    )
+
+    spec = load_plan(sweep).spec
+    task = make_task(spec)
+    folder = resolve_base(spec)
+    tok = load_tokenizer(folder)
+    cfg = config or CompressionConfig()
+    by_value = {float(diff.value): diff for diff in task.difficulties()}
+    out = []
+    for d in difficulties:
+        diff = by_value.get(float(d))
+        if diff is None:
+            raise InvalidParameterError(
+                f"`d` must be one of the sweep's difficulties {sorted(by_value)}; got {d!r}."
+            )
+
+        def examples(records: list) -> Any:
+            return TokenizedExamples(*map(tuple, encode_records(tok, records, chat=task.chat)))
+
+        train = examples(task.train_records(diff, n, seed))
+        fresh = examples(task.train_records(diff, heldout, HELD_OUT_SEED + seed))
+        t0 = time.perf_counter()
+        cert = compression_certificate(
+            folder,
+            train,
+            cfg,
+            heldout=fresh,
+            pad_id=tok.pad_token_id,
+            log=lambda msg, d=d: log(f"[d={d:g}] {msg}"),
+        )
         log(str(cert))
         out.append(
-            {
-                "difficulty": float(d),
-                "n": n,
-                "certificate": cert.bound,
-                "heldout_error": (cert.heldout_errors or {}).get("quantised"),
-                "seconds": seconds,
-                "result": cert.to_dict(),
-                "config": cfg.to_dict(),
-            }
+            _record(
+                d,
+                n,
+                cert,
+                time.perf_counter() - t0,
+                cfg,
+                sweep=str(sweep),
+                seed=seed,
+                label=diff.label,
+                heldout_errors=cert.heldout_errors,
+            )
         )
     return out
 
@@ -109,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--qat-lr", type=float, default=1e-3)
     p.add_argument("--full-steps", type=int, default=300)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--sweep", type=Path, default=None, help="certify the cells of this sweep")
+    p.add_argument("--seed", type=int, default=0, help="data seed (with --sweep: the run's)")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     if args.threads is not None:
@@ -122,7 +202,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         qat_lr=args.qat_lr,
         full_steps=args.full_steps,
     )
-    records = compression_run(args.d, args.n, heldout=args.heldout, config=cfg)
+    records = compression_run(
+        args.d, args.n, heldout=args.heldout, data_seed=args.seed, config=cfg, sweep=args.sweep
+    )
     if args.out is not None:
         with atomic_path(args.out) as tmp:
             Path(tmp).write_text(json.dumps(records, indent=2))

@@ -61,3 +61,34 @@ def test_compression_run_script_writes_json(base, tmp_path, capsys):
     (record,) = json.loads(out.read_text())
     assert record["difficulty"] == 4.0 and record["config"]["dimension"] == 128
     assert record["result"]["full_error"] is not None
+
+
+@pytest.mark.usefixtures("sweep_env")
+def test_compression_run_on_a_sweep_cell(tmp_path):
+    """With a sweep folder: the sweep's base (the shipped calibrated one), its difficulty
+    mixture and the run's own rows; a difficulty the sweep does not have is refused."""
+    from fits.sweep._runner import prepare_sweep
+    from fits.sweep._spec import SweepSpec
+    from pacbound.exceptions import InvalidParameterError
+
+    spec = SweepSpec.from_dict(
+        {
+            "base": {"ops": "1-2", "pretrain_steps": 800},
+            "task": {"max_ops": 6},
+            "difficulty": {"centers": [2, 4]},
+            "budget": {"n": [8]},
+        }
+    )
+    folder = tmp_path / "sw"
+    prepare_sweep(spec, folder)
+    cfg = CompressionConfig(
+        dimension=128, levels=3, steps=1, qat_steps=1, full_steps=0, batch_size=4
+    )
+    quiet = dict(config=cfg, sweep=folder, log=lambda line: None)
+    (rec,) = compression_run([4.0], 8, heldout=6, data_seed=1, **quiet)
+    assert rec["label"] == "mix4" and rec["seed"] == 1 and rec["sweep"] == str(folder)
+    assert rec["result"]["n"] == 8 and rec["result"]["n_heldout"] == 6
+    assert 0.0 <= rec["result"]["train_error"] <= rec["certificate"] <= 1.0
+    assert 0.0 <= rec["base_certificate"] <= 1.0
+    with pytest.raises(InvalidParameterError, match="one of the sweep's difficulties"):
+        compression_run([3.0], 8, **quiet)
