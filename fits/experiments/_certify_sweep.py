@@ -604,6 +604,7 @@ def certify_on_fresh_samples(
     delta: float = 0.05,
     batch_size: int = 16,
     progress: bool = True,
+    base_result: dict | None = None,
 ) -> RunCertificate:
     r"""Certify a sweep run's fine-tune itself on ``n_bound`` fresh samples of D_train(d).
 
@@ -630,6 +631,11 @@ def certify_on_fresh_samples(
     delta : float in (0, 1)
     batch_size : int
         Examples per forward pass (a 49k-token vocabulary makes large batches costly).
+    base_result : dict, optional
+        The base model's certificate on these very rows from an earlier call (``value``,
+        ``risk``, ``method``, and the ``difficulty_label``, ``seed``, ``n_bound`` and ``delta``
+        it was computed for, which must match): the rows depend on d, the seed and n_bound
+        only, not on the run's n, so the base is not evaluated again.
 
     Returns
     -------
@@ -659,8 +665,25 @@ def certify_on_fresh_samples(
     say = print if progress else (lambda *a, **k: None)
 
     t0 = time.perf_counter()
-    say(f"certifying the base on {n_bound} fresh rows ...", flush=True)
-    base_cert = measurement.base_model_certificate(model, data, delta=delta, batch_size=batch_size)
+    if base_result is not None:
+        wanted = {
+            "difficulty_label": run.difficulty_label,
+            "seed": run.seed,
+            "n_bound": n_bound,
+            "delta": delta,
+        }
+        got = {k: base_result.get(k) for k in wanted}
+        if got != wanted:
+            raise InvalidParameterError(
+                f"`base_result` must be for the same rows and delta {wanted}; got {got}."
+            )
+        base_cert = {k: base_result[k] for k in ("value", "risk", "method")}
+        say("the base's certificate on these rows is reused from an earlier call", flush=True)
+    else:
+        say(f"certifying the base on {n_bound} fresh rows ...", flush=True)
+        base_cert = measurement.base_model_certificate(
+            model, data, delta=delta, batch_size=batch_size
+        )
     t["base"] = time.perf_counter() - t0
     del model
     t0 = time.perf_counter()
@@ -714,7 +737,12 @@ def certify_on_fresh_samples(
             "prior provenance: Q = P = the fine-tune, trained before the bound set was drawn",
             "union cost: none (one run, chosen by a rule fixed in advance)",
             f"delta split: delta = {delta:g} for the fine-tune and for the base, each its own "
-            "statement; no Monte Carlo (deterministic predictors, slack 0)",
+            "statement; no Monte Carlo (deterministic predictors, slack 0)"
+            + (
+                "; the base's certificate was computed on these same rows by an earlier call"
+                if base_result is not None
+                else ""
+            ),
         ),
         seconds=t,
     )

@@ -44,6 +44,27 @@ def test_a_run_is_certified_on_fresh_rows_beside_the_base(foreign_sweep):
     assert cert.split["split_seed"] != run.seed
     with pytest.raises(InvalidParameterError, match="delta"):
         certify_on_fresh_samples(plan.spec, run, foreign_sweep, delta=1.0, progress=False)
+    # the base's certificate on the same rows can be reused (same d, seed, n_bound, delta)
+    earlier = {
+        "value": cert.base_certificate,
+        "risk": cert.bound["base_risk"],
+        "method": cert.bound["method"],
+        "difficulty_label": run.difficulty_label,
+        "seed": run.seed,
+        "n_bound": 40,
+        "delta": 0.1,
+    }
+    kw = dict(n_bound=40, delta=0.1, progress=False)
+    again = certify_on_fresh_samples(
+        plan.spec, run, foreign_sweep / "runs" / run.run_id, base_result=earlier, **kw
+    )
+    assert again.base_certificate == cert.base_certificate
+    assert again.certificate == cert.certificate
+    assert "earlier call" in again.assumptions[-1]
+    with pytest.raises(InvalidParameterError, match="same rows and delta"):
+        certify_on_fresh_samples(
+            plan.spec, run, foreign_sweep, base_result={**earlier, "seed": 9}, **kw
+        )
 
 
 @pytest.fixture(scope="module")
