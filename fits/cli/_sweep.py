@@ -438,7 +438,7 @@ def sweep_certify(
 ) -> None:
     """In-distribution certificates for every finished run of a sweep, and d* through them.
 
-    Per run: a prior run fine-tuned from the base on a random half of the run's rows (fixed in advance, seed recorded), certified as a point mass on the other half by the exact binomial tail (KL = 0, no Monte Carlo); the base model certified on the same rows; 0-1 errors on fresh samples of D_train(d) for the fine-tune, the prior run and the base, with the binomial test-set bound on those samples beside them. Then per budget: the empirical d* against the minimiser of certificate + TV(test, train(d)). Defaults come from the spec's [certify] section. Writes OUT/<run_id>/certificate.json, OUT/summary.json, OUT/certificates.csv and the plots (certificates against held-out errors per d and n; d*(n) against the bound minimiser).
+    Per run: a prior run fine-tuned from the base on a random half of the run's rows (fixed in advance, seed recorded), certified as a point mass on the other half by the exact binomial tail (KL = 0, no Monte Carlo); the base model certified on the same rows; 0-1 errors on fresh samples of D_train(d) for the fine-tune, the prior run and the base, with the binomial test-set bound on those samples beside them. Then per budget: the empirical d* against the minimiser of certificate + TV(test, train(d)). Defaults come from the spec's certify table (certify.prior_fraction, ...). Writes OUT/<run_id>/certificate.json, OUT/summary.json, OUT/certificates.csv and the plots (certificates against held-out errors per d and n; d*(n) against the bound minimiser).
 
     Example: tradeoff sweep certify runs/ --workers 2
     """
