@@ -213,7 +213,7 @@ def certificate_section(pooled: dict) -> str:
                 "prior_held_out_error": "held-out err (prior run)",
                 "held_out_test_set_bound": "test-set bound (fine-tune)",
                 "test_bound": "cert. + TV",
-                "test_error": "test error",
+                "test_error": "test answer error (fine-tune)",
                 "non_vacuous": "non-vacuous seeds",
             }
         )

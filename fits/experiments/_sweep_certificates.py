@@ -61,7 +61,8 @@ class SweepCertificates:
         Means over seeds per (budget mode, n, difficulty).
     dstar : tuple of dict
         Per (budget mode, n): the empirical d*, the test bound's minimiser, the in-distribution
-        certificate's and the held-out error's minimisers, and Spearman's ρ between the two.
+        certificate's and the held-out error's minimisers (None where the minimum is vacuous or
+        tied), and Spearman's ρ between the certificate and the held-out error.
     counts : dict
         Runs, non-vacuous runs, runs below the base's certificate, per difficulty too.
     """
@@ -98,14 +99,19 @@ class SweepCertificates:
         lines.append(
             "  (cert: the learnt-prior certificate; base: the base model's on the same rows; "
             "held-out: the fine-tune's error on fresh samples of D_train(d), prior: the prior "
-            "run's; test-set: the binomial bound on those fresh samples; cert+TV: the test bound; "
-            "means over seeds)"
+            "run's; test-set: the binomial bound on those fresh samples; cert+TV: the test bound "
+            "(of the prior run's sequence error, hence of its answer error); test err: the "
+            "fine-tune's answer error on the sweep's test set; means over seeds)"
         )
         for r in self.dstar:
-            agree = "agrees" if r["bound_minimiser"] == r["empirical_dstar"] else "differs"
+            if r["bound_minimiser"] is None:
+                said = "none (certificate + TV is >= 1 at every d, or tied)"
+            else:
+                agree = "agrees" if r["bound_minimiser"] == r["empirical_dstar"] else "differs"
+                said = f"{r['bound_minimiser']:g} ({agree})"
             lines.append(
                 f"  {r['budget_mode']} n={r['n']}: empirical d* = {r['empirical_dstar']:g}, "
-                f"minimiser of certificate + TV = {r['bound_minimiser']:g} ({agree}); "
+                f"minimiser of certificate + TV = {said}; "
                 f"in-distribution: certificate ranks d with Spearman rho = "
                 f"{_fmt(r['rank_agreement'])} against the held-out errors"
             )
@@ -196,6 +202,16 @@ def _spearman(a: list[float], b: list[float]) -> float | None:
     return float(spearmanr(a, b).statistic)
 
 
+def _minimiser(part: Any, column: str) -> float | None:
+    """The d minimising ``column``; None where the minimum is 1 (every value vacuous: the
+    bound says nothing) or is shared by several d (a tie names no single d)."""
+    values = part[column].to_numpy(dtype=float)
+    best = float(np.min(values))
+    if best >= 1.0 - 1e-12 or int(np.sum(np.isclose(values, best, rtol=0, atol=1e-12))) > 1:
+        return None
+    return float(part["difficulty"].to_numpy()[int(np.argmin(values))])
+
+
 def summarise_certificates(
     sweep: str,
     records: list[dict],
@@ -223,14 +239,10 @@ def summarise_certificates(
                 "budget_mode": mode,
                 "n": int(n),
                 "empirical_dstar": float(part.loc[part["test_error"].idxmin(), "difficulty"]),
-                "bound_minimiser": float(part.loc[part["test_bound"].idxmin(), "difficulty"]),
+                "bound_minimiser": _minimiser(part, "test_bound"),
                 "min_test_bound": float(part["test_bound"].min()),
-                "certificate_minimiser": float(
-                    part.loc[part["certificate"].idxmin(), "difficulty"]
-                ),
-                "held_out_minimiser": float(
-                    part.loc[part["held_out_error"].idxmin(), "difficulty"]
-                ),
+                "certificate_minimiser": _minimiser(part, "certificate"),
+                "held_out_minimiser": _minimiser(part, "held_out_error"),
                 "rank_agreement": _spearman(
                     part["certificate"].tolist(), part["held_out_error"].tolist()
                 ),

@@ -78,6 +78,17 @@ def test_summary_cells_counts_and_dstar():
     text = str(res)
     assert "non-vacuous (below the guessing error 0.857): 4 of 6" in text
     assert "empirical d* = 4, minimiser of certificate + TV = 2 (differs)" in text
+    # every d vacuous: the bound names no minimiser (a tie at 1 is not an agreement)
+    vacuous = [
+        {**r, "test_bound": 1.0, "certificate": min(1.0, r["certificate"] + 0.9)} for r in records
+    ]
+    (row,) = summarise_certificates(
+        "sw", vacuous, 6 / 7, {"prior_fraction": 0.5, "delta": 0.1}
+    ).dstar
+    assert row["bound_minimiser"] is None and row["certificate_minimiser"] is None
+    assert "minimiser of certificate + TV = none" in str(
+        summarise_certificates("sw", vacuous, 6 / 7, {"prior_fraction": 0.5, "delta": 0.1})
+    )
     with pytest.raises(InvalidParameterError, match="no certified runs"):
         summarise_certificates("sw", [], 6 / 7, {})
 
