@@ -89,7 +89,16 @@ def run_llm_stage(name: str, tradeoff, log: list[str]) -> dict | None:
     (run,) = chosen
     run_dir = folder / "runs" / run.run_id
     weights_out = RESULTS / f"weights-{name}"
-    if not (weights_out / "weight_stats.json").is_file():
+    stats_file = weights_out / "weight_stats.json"
+    measured = (
+        json.loads(stats_file.read_text(encoding="utf-8"))["meta"].get("adapter")
+        if stats_file.is_file()
+        else None
+    )
+    if measured != str(run_dir.relative_to(ROOT)):  # absent, or of a run the rule no longer picks
+        import shutil
+
+        shutil.rmtree(weights_out, ignore_errors=True)  # the build owns paper/results
         tradeoff(
             "weights",
             "--adapter",
