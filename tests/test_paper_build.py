@@ -84,23 +84,12 @@ def test_certificate_section_measures_the_goals():
 
     from fits.experiments import summarise_certificates
     from fits.experiments._sweep_certificates import _with_reference
+    from tests.fits._certificate_records import certificate_record
 
     def rec(d, n, seed, cert, held):
-        base = {
-            "run_id": f"mix{d}-n{n}-s{seed}",
-            "budget_mode": "epochs",
-            "difficulty": float(d),
-            "n": n,
-            "seed": seed,
-            "certificate": cert,
-            "base_certificate": 0.8,
-            "held_out_error": held,
-            "prior_held_out_error": held + 0.02,
-            "base_held_out_error": 0.7,
-            "n_held_out": 256,
-            "n_bound": n // 2,
-            "delta": 0.025,
-        }
+        base = certificate_record(
+            d, n, seed, cert, 0.8, held, prior_held=held + 0.02, base_held=0.7, n_held=256
+        )
         return _with_reference(base, {"tv_test": 0.4, "test_error": 0.5}, 6 / 7)
 
     records = [rec(2, 64, 0, 0.9, 0.5), rec(2, 1024, 0, 0.3, 0.1), rec(4, 1024, 0, 0.5, 0.3)]

@@ -14,26 +14,14 @@ from fits.experiments import summarise_certificates
 from fits.experiments._sweep_certificates import _with_reference
 from fits.sweep._spec import SweepSpec, load_spec
 from pacbound.exceptions import InvalidParameterError
+from tests.fits._certificate_records import certificate_record
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _record(d, n, seed, cert, base, held, prior_held=0.2, n_held=64):
-    return {
-        "run_id": f"mix{d}-n{n}-s{seed}",
-        "budget_mode": "epochs",
-        "difficulty": float(d),
-        "n": n,
-        "seed": seed,
-        "certificate": cert,
-        "base_certificate": base,
-        "held_out_error": held,
-        "prior_held_out_error": prior_held,
-        "base_held_out_error": 0.5,
-        "n_held_out": n_held,
-        "delta": 0.025,
-    }
+    return certificate_record(d, n, seed, cert, base, held, prior_held=prior_held, n_held=n_held)
 
 
 def test_reference_bound_and_flags():
