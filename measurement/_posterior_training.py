@@ -40,9 +40,10 @@ bound tight, but its KL measures the move from w_P, not from the base. Every res
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,9 +126,12 @@ class PosteriorConfig(Config):
         m, posterior samples of the certificate.
     eval_batch_size : int >= 1
     samples_per_call : int >= 1
-        Posterior samples evaluated together by :func:`torch.func.vmap` (1: one at a time).
-        Same risks either way; on a CPU the evaluation is compute-bound and vmap measured no
-        faster than the loop (``benchmarks/bench_posterior.py``), so the default is 1.
+        Posterior samples evaluated together by :func:`torch.func.vmap` (1: one at a time),
+        with eager attention while vmapped (torch has no batching rule for the fused SDPA
+        kernels). Same risks either way. On a 2-core CPU batching is slower than the loop
+        (0.43x / 0.80x, ``benchmarks/bench_posterior.py``): even one forward of all m x n rows
+        at once, with no per-call overhead, is slower than m calls of n rows, so the default is
+        1; the batched path is for GPUs, where the loop is launch-bound.
     seed : int >= 0
         Seed of the training samples and batches; the certificate's samples use seed + 1.
     """
@@ -574,6 +578,24 @@ def _check_centre(centre: Mapping[str, torch.Tensor], params: Mapping[str, Any])
             )
 
 
+@contextlib.contextmanager
+def _batchable_attention(model: Any) -> Iterator[None]:
+    """Eager attention while samples are vmapped: torch has no batching rule for the fused SDPA
+    kernels (``aten::_scaled_dot_product_flash_attention_for_cpu``), so under
+    :func:`torch.func.vmap` they fall back to a per-sample loop; the eager path (matmul,
+    softmax) batches. The same attention, computed without fusion; restored on exit."""
+    config = getattr(model, "config", None)
+    before = getattr(config, "_attn_implementation", None)
+    if before in (None, "eager"):
+        yield
+        return
+    config._attn_implementation = "eager"
+    try:
+        yield
+    finally:
+        config._attn_implementation = before
+
+
 def mc_sample_risks(
     model: Any,
     posterior: TrainedPosterior,
@@ -594,7 +616,8 @@ def mc_sample_risks(
     device = next(model.parameters()).device
     risks: list[float] = []
     pick = 0 if loss == "nll_clipped" else 1
-    with torch.inference_mode():
+    batched = _batchable_attention(model) if samples_per_call > 1 else contextlib.nullcontext()
+    with torch.inference_mode(), batched:
         done = 0
         while done < m:
             k = min(samples_per_call, m - done)

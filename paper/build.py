@@ -58,7 +58,6 @@ from figures import (
 from llm import llm_section, run_llm_stage
 from narrative import appendix_discussion, discussion, summary
 from paths import (
-    CERTIFIED_ONLY,
     LLM,
     MAIN,
     MODELS,
@@ -106,7 +105,7 @@ def tradeoff(*args: str, log: list[str]) -> subprocess.CompletedProcess:
 
 def run_sweeps(workers: int, log: list[str]) -> None:
     """Run (or resume) every run folder of the report's sweeps that has a spec."""
-    for folders in [*SWEEPS.values(), *CERTIFIED_ONLY.values()]:
+    for folders in SWEEPS.values():
         for folder in folders:
             if not (PAPER / "specs" / f"{folder}.toml").is_file():
                 continue

@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable
 
 import pandas as pd
-from paths import CERTIFIED_ONLY, FIGURES, MAIN, RESULTS, ROOT, RUNS, finished_folders
+from paths import FIGURES, MAIN, RESULTS, ROOT, finished_folders
 from tables import md_table
 
 #: Difficulties for which the issue asks a non-vacuous certificate at every budget.
@@ -42,12 +42,7 @@ def run_certificate_stage(tradeoff: Callable, log: list[str], workers: int = 2) 
     pooled = {}
     for name in MAIN:
         records, guess, options = [], None, None
-        extra = [
-            RUNS / f
-            for f in CERTIFIED_ONLY.get(name, ())
-            if any((RUNS / f / "runs").glob("*/run_meta.json"))
-        ]
-        for folder in [*finished_folders(name), *extra]:
+        for folder in finished_folders(name):
             rel = folder.relative_to(ROOT)
             summary = folder / "certificates" / "summary.json"
             cmd = ("sweep", "certify", str(rel), "--workers", str(workers), "--no-progress")
@@ -192,14 +187,6 @@ def certificate_section(pooled: dict) -> str:
         "move from the base (the paper's complexity). The base's certificate is the "
         "base-relative baseline.",
     ]
-    for name, folders in CERTIFIED_ONLY.items():
-        ran = [f for f in folders if any((RUNS / f / "runs").glob("*/run_meta.json"))]
-        if ran and name in pooled:
-            parts.append(
-                f"{name} also pools the certificates of {', '.join(f'`{f}`' for f in ran)}: "
-                "a larger budget run for some difficulties only, for the certificate goals (its "
-                "spec says which); it is not in the d\\*(n) fits."
-            )
     for name, res in pooled.items():
         cells = pd.DataFrame(list(res.cells))[
             [

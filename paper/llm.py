@@ -212,16 +212,22 @@ def llm_section(
         ]
     else:
         out += [f"In-distribution error against the base: not available ({why}).", ""]
-    if "sq_dist" in frame.columns and frame["sq_dist"].notna().any():
-        g = frame.groupby(["n", "difficulty"])["sq_dist"].mean().unstack()
-        g.columns = [f"d={d:g}" for d in g.columns]
-        space = "adapter" if (frame.get("finetune") == "lora").any() else "weight"
-        out += [
-            f"Squared distance to the initialisation in {space} space, ||Δθ||² (seed mean):",
-            "",
-            md_table(g.reset_index(), ".4g"),
-            "",
-        ]
+    lora = (frame.get("finetune") == "lora").any()
+    spaces = {
+        "sq_dist": (
+            "Squared distance to the base in weight space, ||ΔW||² over all base weights (a "
+            "LoRA run's ΔW = (α/r)·B·A, factored, never merged)"
+            if lora
+            else "Squared distance to the base in weight space, ||Δw||²"
+        ),
+        "adapter_sq_dist": "Squared distance to the adapter's seeded initialisation in adapter "
+        "space, ||θ − θ₀||² over the LoRA parameters",
+    }
+    for column, title in spaces.items():
+        if column in frame.columns and frame[column].notna().any():
+            g = frame.groupby(["n", "difficulty"])[column].mean().unstack()
+            g.columns = [f"d={d:g}" for d in g.columns]
+            out += [f"{title} (seed mean):", "", md_table(g.reset_index(), ".4g"), ""]
     out += _certificate_lines(cert)
     out += ["Fits (`tradeoff fit` on these runs):", "", dstar_table(fit_json, name) or "(no fit)"]
     return "\n".join(out)

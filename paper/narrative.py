@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from paths import MODELS, TARGETS
+from paths import MODELS, PREREGISTERED_BUDGETS, TARGETS
 from tables import observed_dstar
 
 #: The first sweeps' base (fits/data/synthetic-base-ops1-4/pretrain_meta.json), test accuracy;
@@ -422,6 +422,21 @@ def claim_verdict(frame: pd.DataFrame) -> tuple[str, str]:
     return verdict, text
 
 
+def preregistered_verdict(frame: pd.DataFrame) -> str:
+    """The claim's verdict on the budgets fixed in advance alone, where the sweep has others
+    (added later); empty when every budget was fixed in advance."""
+    pre = frame[frame["n"].isin(PREREGISTERED_BUDGETS)]
+    added = sorted(int(n) for n in set(frame["n"]) - set(PREREGISTERED_BUDGETS))
+    if not added or pre["n"].nunique() < 2:
+        return ""
+    verdict, numbers = claim_verdict(pre)
+    return (
+        f" On the budgets fixed in advance alone (n = "
+        f"{', '.join(str(n) for n in PREREGISTERED_BUDGETS)}): **{verdict}** ({numbers}); "
+        f"n = {', '.join(map(str, added))} was added afterwards (section 1)."
+    )
+
+
 def _shift_line(fit_json: dict, name: str) -> str:
     """The fitted shift exponents of a sweep, each with its interval, or the refusals."""
     parts = []
@@ -500,7 +515,8 @@ def summary(
             )
         lines.append(
             f'- **{name} ({_mode(name)})**: "d\\* moves harder with n" is **{verdict}**: '
-            f"{numbers}.{crit} Fitted shift exponent d log d\\*/d log n: "
+            f"{numbers}.{preregistered_verdict(frame)}{crit} Fitted shift exponent "
+            "d log d\\*/d log n: "
             f"{_shift_line(fit_json, name)}."
         )
     lof = _lack_of_fit_line({k: v for k, v in fit_json.items() if k[0] in frames})
@@ -512,7 +528,8 @@ def summary(
         runs = pd.DataFrame(res["per_run"])
         dstar = pd.DataFrame(res["dstar"])
         lines.append(
-            f"- PAC-Bayes bound ({name}, seeds 0-2): vacuous (>= 1) for "
+            f"- PAC-Bayes bound with the prior at the base ({name}, seeds 0-2, n = "
+            f"{', '.join(str(int(n)) for n in sorted(runs['n'].unique()))}): vacuous (>= 1) for "
             f"{int(runs['vacuous'].sum())} of {len(runs)} runs (smallest "
             f"{runs['bound'].min():.3f}); its minimiser over d equals the empirical d\\* at "
             f"{int(dstar['agree'].sum())} of {len(dstar)} budgets."
@@ -566,6 +583,114 @@ def _per_op_line(frame: pd.DataFrame, n: int) -> str:
     )
 
 
+def _op_accuracy(frame: pd.DataFrame, easiest: float) -> pd.DataFrame:
+    """Seed-mean greedy accuracy per difficulty on the short chains (k <= easiest) and the long
+    ones (k >= easiest + 2)."""
+    cols = {
+        int(c.removeprefix("test_acc_ops")): c
+        for c in frame.columns
+        if c.startswith("test_acc_ops")
+    }
+    per_d = frame.groupby("difficulty")[list(cols.values())].mean()
+    short = [c for k, c in cols.items() if k <= easiest]
+    long = [c for k, c in cols.items() if k >= easiest + 2]
+    return pd.DataFrame({"short": per_d[short].mean(axis=1), "long": per_d[long].mean(axis=1)})
+
+
+def _few_steps(frame: pd.DataFrame, crit: dict) -> str:
+    """Why criterion H fails, where the smallest budget's runs took few optimiser steps."""
+    if crit["H"][0] or "steps" not in frame.columns:
+        return ""
+    small = frame[frame["n"] == frame["n"].min()]
+    steps = small["steps"].dropna()
+    if steps.empty:
+        return ""
+    return (
+        f" At n={int(small['n'].iloc[0])} its runs take only {int(steps.median())} optimiser "
+        "steps; compare the fixed-steps sweep at the same budget."
+    )
+
+
+def _per_op_sentences(name: str, frame: pd.DataFrame) -> list[tuple[str, bool]]:
+    """Per-op accuracy at the largest budget (and at the largest budget fixed in advance where
+    that is smaller), with what it says about why d* sits where it does; (text, agrees)."""
+    out = []
+    k_max = f"{frame['difficulty'].max():g}"
+    pre = [int(n) for n in frame["n"].unique() if n in PREREGISTERED_BUDGETS]
+    budgets = sorted({int(frame["n"].max()), *([max(pre)] if pre else [])})
+    easiest = frame["difficulty"].min()
+    for n in budgets:
+        best = observed_dstar(frame[frame["n"] == n])["best d"].iloc[0]
+        ops = f"per-op greedy accuracy (k = 1..{k_max}) at n={n} ({name}): {_per_op_line(frame, n)}"
+        if best == easiest:
+            text = (
+                f"Why d\\* stays easy at n={n}: {ops}. The fine-tunes acquire the op count just "
+                "above the base's range; the hard mixtures pay for partial progress on longer "
+                "chains by forgetting the short ones, so no harder mixture's extra coverage pays "
+                "off at this budget."
+            )
+        else:
+            acc = _op_accuracy(frame[frame["n"] == n], easiest)
+            text = (
+                f"Where d\\* moves off the easiest mixture (n={n}, best d={best:g}): {ops}. "
+                f"On the short chains (k <= {easiest:g}) the winner scores "
+                f"{acc.loc[best, 'short']:.2f} against the easiest mixture's "
+                f"{acc.loc[easiest, 'short']:.2f}; on the long ones (k >= {easiest + 2:g}) "
+                f"{acc.loc[best, 'long']:.2f} against {acc.loc[easiest, 'long']:.2f}."
+            )
+        out.append((text, best != easiest))
+    return out
+
+
+def _budget_limitation(frames: dict) -> str:
+    """The Limitations clause on budgets, from the sweeps' own budgets."""
+    budgets = sorted({int(n) for f in frames.values() for n in f["n"].unique()})
+    added = [n for n in budgets if n not in PREREGISTERED_BUDGETS]
+    text = f"budgets n = {', '.join(map(str, budgets))}"
+    if added:
+        text += (
+            f", of which n = {', '.join(map(str, added))} was added after the budgets fixed in "
+            "advance (section 1), so a verdict that needs it is post hoc"
+        )
+    return text
+
+
+def _modes_sentence(frames: dict) -> tuple[str, bool]:
+    """Fixed epochs against fixed steps: where each mode's best difficulty sits per budget, and
+    whether optimiser steps or rows move it harder; (text, agrees with the paper)."""
+    (a, fa), (b, fb) = frames.items()
+    sa = observed_dstar(fa).set_index("n")["best d"]
+    sb = observed_dstar(fb).set_index("n")["best d"]
+    common = [n for n in sa.index if n in sb.index]
+    pairs = ", ".join(f"n={n}: d={sa[n]:g} ({a}) vs d={sb[n]:g} ({b})" for n in common)
+    n0, n1 = common[0], common[-1]
+    text = f"Epochs against matched steps: best difficulty {pairs}."
+    steps = {
+        key: frame.loc[frame["n"] == n1, "steps"].median() if "steps" in frame else np.nan
+        for key, frame in ((a, fa), (b, fb))
+    }
+    best = {a: sa[n1], b: sb[n1]}
+    more, fewer = sorted((a, b), key=lambda k: -steps[k])
+    if np.isfinite(list(steps.values())).all() and best[more] > best[fewer]:
+        return (
+            text + f" At n={n1} the same number of rows gives d={best[more]:g} with "
+            f"{steps[more]:.0f} optimiser steps ({more}) and d={best[fewer]:g} with "
+            f"{steps[fewer]:.0f} ({fewer}): the harder optimum comes with more optimiser steps; "
+            "with the steps held fixed, more data alone does not move d\\* harder.",
+            False,
+        )
+    if max(sa[n0], sb[n0]) > max(sa[n1], sb[n1]):
+        return (
+            text + f" The harder optimum appears at the smallest budget n={n0} (where one mode "
+            "gives more optimiser steps), not at the largest: more steps, not more data, is "
+            "what favours harder data here.",
+            False,
+        )
+    if sa[n1] > sa[n0] or sb[n1] > sb[n0]:
+        return text, True
+    return text + " In neither mode does the optimum move harder with n.", False
+
+
 def discussion(
     frames: dict, fit_json: dict, theory: dict, table1: pd.DataFrame, regimes: dict
 ) -> str:
@@ -586,9 +711,12 @@ def discussion(
                 + " and ".join(k for k in ("L", "H") if not c[k][0])
                 + f" ({'; '.join(c[k][1] for k in ('L', 'H') if not c[k][0])}), so it is "
                 "outside the regime there and its d\\* at that budget is the least harmful "
-                "mixture rather than the most helpful one."
+                "mixture rather than the most helpful one." + _few_steps(frame, c)
             )
-        text = f"{name} ({_mode(name)}): {numbers}: the paper's claim is **{verdict}**.{inside}"
+        text = (
+            f"{name} ({_mode(name)}): {numbers}: the paper's claim is **{verdict}**."
+            f"{preregistered_verdict(frame)}{inside}"
+        )
         (agree if verdict == "supported" else differ).append(text)
         interior = [
             int(n)
@@ -633,36 +761,12 @@ def discussion(
                     + "."
                 )
             (agree if pos > 0 and neg == 0 and rejected == 0 else differ).append(text)
-    if frames:
-        name = next(iter(frames))
-        frame = frames[name]
-        n_max = int(frame["n"].max())
-        differ.append(
-            f"Why d\\* stays easy here: per-op greedy accuracy (k = 1..{frame['difficulty'].max():g}"
-            f") at n={n_max} ({name}): {_per_op_line(frame, n_max)}. The fine-tunes acquire "
-            "the op count just above the base's range; the hard mixtures pay for partial "
-            "progress on longer chains by forgetting the short ones, so no harder mixture's "
-            "extra coverage pays off within these budgets."
-        )
+    for name, frame in frames.items():
+        for text, is_agreement in _per_op_sentences(name, frame):
+            (agree if is_agreement else differ).append(text)
     if len(frames) == 2:
-        (a, fa), (b, fb) = frames.items()
-        sa = observed_dstar(fa).set_index("n")["best d"]
-        sb = observed_dstar(fb).set_index("n")["best d"]
-        common = [n for n in sa.index if n in sb.index]
-        pairs = ", ".join(f"n={n}: d={sa[n]:g} ({a}) vs d={sb[n]:g} ({b})" for n in common)
-        n0, n1 = common[0], common[-1]
-        text = f"Epochs against matched steps: best difficulty {pairs}."
-        if max(sa[n0], sb[n0]) > max(sa[n1], sb[n1]):
-            text += (
-                f" The harder optimum appears at the smallest budget n={n0} (where one mode "
-                "gives more optimiser steps), not at the largest: more steps, not more data, "
-                "is what favours harder data here."
-            )
-            differ.append(text)
-        elif sa[n1] > sa[n0] or sb[n1] > sb[n0]:
-            agree.append(text)
-        else:
-            differ.append(text + " In neither mode does the optimum move harder with n.")
+        text, is_agreement = _modes_sentence(frames)
+        (agree if is_agreement else differ).append(text)
     seen_tv: set = set()
     for name, frame in frames.items():
         g = frame.groupby(["n", "difficulty"])["sq_dist"].mean().unstack()
@@ -697,8 +801,9 @@ def discussion(
         )
         if runs["vacuous"].all():
             differ.append(
-                f"The PAC-Bayes bound is vacuous for every {name} run, so its ranking of "
-                "difficulties carries no information about the data here."
+                f"The PAC-Bayes bound with its prior at the base is vacuous for every {name} run "
+                "it was computed on, so its ranking of difficulties carries no information about "
+                "the data here (the learnt-prior certificates of section 6 do)."
             )
     row = {
         r["dataset"]: r
@@ -724,9 +829,8 @@ def discussion(
     lines += [
         "",
         "**Limitations.** One small model (530k parameters) on one synthetic task, one learning "
-        "rate (1e-3, chosen by a rule fixed in advance) and one mixture width (1.0); budgets stop "
-        "at n = 1024 (CPU time), where the first sweeps' only hard-data win was at n = 4096; "
-        "3-5 seeds per cell; the bound uses an isotropic Gaussian posterior on all weights. "
-        "The real-LM sweep (section 7) is small (CPU).",
+        "rate (1e-3, chosen by a rule fixed in advance) and one mixture width (1.0); "
+        f"{_budget_limitation(frames)}; 3-5 seeds per cell; the bound uses an isotropic "
+        "Gaussian posterior on all weights. The real-LM sweep (section 7) is small (CPU).",
     ]
     return "\n".join(lines)

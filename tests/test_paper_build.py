@@ -14,7 +14,7 @@ sys.path.insert(0, str(PAPER))
 
 import paths  # noqa: E402
 from llm import llm_section  # noqa: E402
-from narrative import claim_verdict, criteria  # noqa: E402
+from narrative import claim_verdict, criteria, preregistered_verdict  # noqa: E402
 from tables import regime_table  # noqa: E402
 
 
@@ -50,6 +50,25 @@ def test_claim_verdict_supported_reversed_and_unsure():
     verdict, text = claim_verdict(unsure)
     assert verdict == "not supported"
     assert "2 -> 4" in text
+
+
+def test_verdict_on_the_budgets_fixed_in_advance_is_given_beside_a_post_hoc_budget():
+    easy_then_hard = _frame(
+        {
+            (64, 2.0): [0.6, 0.61, 0.62],
+            (64, 4.0): [0.4, 0.41, 0.42],
+            (1024, 2.0): [0.6, 0.61, 0.62],
+            (1024, 4.0): [0.5, 0.51, 0.52],
+            (4096, 2.0): [0.6, 0.61, 0.62],
+            (4096, 4.0): [0.9, 0.91, 0.92],
+        }
+    )
+    assert claim_verdict(easy_then_hard)[0] == "supported"
+    text = preregistered_verdict(easy_then_hard)
+    assert "**not supported**" in text and "2 -> 2 (n = 64 -> 1024)" in text
+    assert "n = 4096 was added afterwards" in text
+    fixed_only = easy_then_hard[easy_then_hard["n"] < 4096]
+    assert preregistered_verdict(fixed_only) == ""
 
 
 @pytest.mark.skipif(

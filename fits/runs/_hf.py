@@ -359,6 +359,8 @@ def read_hf_folder(
                     rec.values.setdefault("transformers_version", conf["transformers_version"])
     if "weight_stats.parquet" in names:
         rec.values["sq_dist"] = _sq_dist(folder / "weight_stats.parquet")
+    if "adapter_stats.parquet" in names:  # a LoRA run's own parameters against their init
+        rec.values["adapter_sq_dist"] = _sq_dist(folder / "adapter_stats.parquet")
     return rec
 
 

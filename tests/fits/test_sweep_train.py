@@ -75,6 +75,13 @@ def test_train_one_writes_a_standard_hf_run_folder(tmp_path, finetune):
         a_rows = adapter[adapter["kind"] == "lora_A"]
         assert len(a_rows) > 0 and (a_rows["sq_base"] > 0).all()
         assert a_rows["sq_delta"].sum() < 0.1 * a_rows["sq_finetuned"].sum()
+        # the runs table carries both spaces: ||ΔW||² of the factored update, ||θ - θ0||²
+        from fits import load_runs
+
+        (tmp_path / "run_meta.json").write_text(json.dumps({"difficulty": 6, "n": 8, "seed": 0}))
+        row = load_runs(tmp_path).iloc[0]
+        assert row["sq_dist"] == pytest.approx(stats["sq_delta"].sum(), rel=1e-12)
+        assert row["adapter_sq_dist"] == pytest.approx(adapter["sq_delta"].sum(), rel=1e-12)
 
 
 CHAT_TEMPLATE = (

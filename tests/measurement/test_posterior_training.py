@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -172,10 +173,16 @@ def test_certificate_is_the_standard_two_step_bound_and_vmap_matches_loop(tmp_pa
     assert cert.value >= cert.q_upper >= cert.q_mc
     assert PRIOR_LABELS["base"] in str(cert)
     loop = mc_sample_risks(model, post, data, m=4, loss="zero_one", seed=3, batch_size=7)
-    batched = mc_sample_risks(
-        model, post, data, m=4, loss="zero_one", seed=3, batch_size=7, samples_per_call=3
-    )
+    attention = model.config._attn_implementation
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        batched = mc_sample_risks(
+            model, post, data, m=4, loss="zero_one", seed=3, batch_size=7, samples_per_call=3
+        )
     np.testing.assert_allclose(batched, loop)
+    # vmapped samples run eager attention (no per-sample fallback), and the model keeps its own
+    assert not [w for w in caught if "performance drop" in str(w.message)]
+    assert model.config._attn_implementation == attention
     post.save(tmp_path)
     meta = json.loads((tmp_path / "posterior.json").read_text())
     assert meta["kl"] == pytest.approx(post.kl)
