@@ -122,3 +122,35 @@ def test_certificate_section_measures_the_goals():
     assert "exceeds 0.1 (held-out 0-1 sequence error): 2; of these, 2 have" in text
     assert "figures/certificates_calibrated-epochs.png" in text
     assert certificate_section({}).startswith("(not available")
+
+
+def test_compression_conclusion_follows_the_records(tmp_path, monkeypatch):
+    import json
+
+    import certificates
+
+    def record(dim, base_err, sub_err, nats, cert):
+        return {
+            "difficulty": 2.0,
+            "n": 1024,
+            "certificate": cert,
+            "base_certificate": 0.35,
+            "config": {"dimension": dim},
+            "result": {
+                "base_error": base_err,
+                "subspace_error": sub_err,
+                "train_error": sub_err + 0.1,
+                "code": {"nats": nats},
+            },
+        }
+
+    (tmp_path / "a.json").write_text(json.dumps([record(256, 0.31, 0.30, 327, 0.76)]))
+    (tmp_path / "b.json").write_text(json.dumps([record(1024, 0.31, 0.13, 1125, 0.89)]))
+    monkeypatch.setattr(certificates, "COMPRESSION", tmp_path)
+    text = certificates.compression_conclusion()
+    assert text.startswith("The subspace does not learn at D = 256")
+    assert "it learns at D = 1024 (d = 2: training error 0.310 → 0.130" in text
+    assert "no attempt certifies below the base's own certificate" in text
+    assert "is not met" in text
+    (tmp_path / "c.json").write_text(json.dumps([record(128, 0.31, 0.05, 100, 0.2)]))
+    assert "1 of 3 attempts certify below the base" in certificates.compression_conclusion()

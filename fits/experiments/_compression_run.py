@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -193,18 +194,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    cfg = CompressionConfig(
-        dimension=args.dimension,
-        levels=args.levels,
-        steps=args.steps,
-        lr=args.lr,
-        qat_steps=args.qat_steps,
-        qat_lr=args.qat_lr,
-        full_steps=args.full_steps,
-    )
-    records = compression_run(
-        args.d, args.n, heldout=args.heldout, data_seed=args.seed, config=cfg, sweep=args.sweep
-    )
+    try:
+        cfg = CompressionConfig(
+            dimension=args.dimension,
+            levels=args.levels,
+            steps=args.steps,
+            lr=args.lr,
+            qat_steps=args.qat_steps,
+            qat_lr=args.qat_lr,
+            full_steps=args.full_steps,
+        )
+        records = compression_run(
+            args.d, args.n, heldout=args.heldout, data_seed=args.seed, config=cfg, sweep=args.sweep
+        )
+    except InvalidParameterError as exc:  # bad input: one line, exit 2 (the CLI's convention)
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     if args.out is not None:
         with atomic_path(args.out) as tmp:
             Path(tmp).write_text(json.dumps(records, indent=2))

@@ -63,6 +63,15 @@ def test_compression_run_script_writes_json(base, tmp_path, capsys):
     assert record["result"]["full_error"] is not None
 
 
+def test_compression_run_script_bad_input_is_one_line_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--dimension", "64", "--out", str(tmp_path / "c.json")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: `dimension` must be on its grid") and "got 64" in err
+    assert "Traceback" not in err and not (tmp_path / "c.json").exists()
+
+
 @pytest.mark.usefixtures("sweep_env")
 def test_compression_run_on_a_sweep_cell(tmp_path):
     """With a sweep folder: the sweep's base (the shipped calibrated one), its difficulty
