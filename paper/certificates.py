@@ -141,22 +141,31 @@ def _goal_lines(res) -> list[str]:
 COMPRESSION = RESULTS / "compression-calibrated"
 
 
-def compression_lines() -> list[str]:
+def _compression_records() -> list[tuple[str, dict]]:
+    """(file name, record) of every saved compression attempt
+    (``python -m fits.experiments._compression_run --sweep ... --out``)."""
+    return [
+        (path.name, r)
+        for path in sorted(COMPRESSION.glob("*.json"))
+        for r in json.loads(path.read_text(encoding="utf-8"))
+    ]
+
+
+def compression_lines(records: list[tuple[str, dict]] | None = None) -> list[str]:
     """The base-relative (compression) attempts on calibrated cells, from their saved records
-    (``python -m fits.experiments._compression_run --sweep ...``) and stage logs."""
+    and the logs of attempts stopped before a record was written."""
     lines = []
-    for path in sorted(COMPRESSION.glob("*.json")):
-        for r in json.loads(path.read_text(encoding="utf-8")):
-            res, cfg, held = r["result"], r["config"], r.get("heldout_errors") or {}
-            lines.append(
-                f"- {r['label']} (d = {r['difficulty']:g}), n = {r['n']}, seed {r['seed']}: "
-                f"subspace D = {cfg['dimension']}, {cfg['steps']} Adam steps at lr "
-                f"{cfg['lr']:g}, K = {cfg['levels']} levels: training error base "
-                f"{res['base_error']:.3f} → subspace {res['subspace_error']:.3f} → quantised "
-                f"{res['train_error']:.3f} (held-out {held.get('quantised', float('nan')):.3f}); "
-                f"code {res['code']['nats']:.0f} nats; **certificate {r['certificate']:.3f}** "
-                f"against the base's {r['base_certificate']:.3f} ({path.name})."
-            )
+    for name, r in _compression_records() if records is None else records:
+        res, cfg, held = r["result"], r["config"], r.get("heldout_errors") or {}
+        lines.append(
+            f"- {r['label']} (d = {r['difficulty']:g}), n = {r['n']}, seed {r['seed']}: "
+            f"subspace D = {cfg['dimension']}, {cfg['steps']} Adam steps at lr "
+            f"{cfg['lr']:g}, K = {cfg['levels']} levels: training error base "
+            f"{res['base_error']:.3f} → subspace {res['subspace_error']:.3f} → quantised "
+            f"{res['train_error']:.3f} (held-out {held.get('quantised', float('nan')):.3f}); "
+            f"code {res['code']['nats']:.0f} nats; **certificate {r['certificate']:.3f}** "
+            f"against the base's {r['base_certificate']:.3f} ({name})."
+        )
     for path in sorted(COMPRESSION.glob("*.log")):
         if path.with_suffix(".json").is_file():
             continue
@@ -165,10 +174,11 @@ def compression_lines() -> list[str]:
     return lines
 
 
-def compression_conclusion() -> str:
+def compression_conclusion(records: list[tuple[str, dict]] | None = None) -> str:
     """What the compression attempts show, from their records: where the subspace learnt (its
     training error at least 0.05 below the base's), what its code cost, what n could pay."""
-    records = [r for p in sorted(COMPRESSION.glob("*.json")) for r in json.loads(p.read_text())]
+    found = _compression_records() if records is None else records
+    records = [r for _, r in found]
     if not records:
         return ""
     learnt = [
@@ -191,16 +201,16 @@ def compression_conclusion() -> str:
             f"n = {r['n']} examples)"
             for r in learnt
         )
+    if below:
+        return text + (
+            f". {len(below)} of {len(records)} attempts certify below the base's own "
+            "certificate: a base-relative certificate that fine-tuning helped, in those cells."
+        )
     text += (
         f". At up to {per_coord:.1f} nats per coordinate, a D large enough to learn costs more "
-        "nats than these n examples can pay, so "
-        + (
-            f"{len(below)} of {len(records)} attempts certify below the base"
-            if below
-            else "no attempt certifies below the base's own certificate"
-        )
-        + ", and the goal 'a base-relative certificate non-vacuous wherever the fine-tune beats "
-        "the base' is not met."
+        "nats than these n examples can pay, so no attempt certifies below the base's own "
+        "certificate, and the goal 'a base-relative certificate non-vacuous wherever the "
+        "fine-tune beats the base' is not met."
     )
     return text
 
@@ -292,7 +302,8 @@ def certificate_section(pooled: dict) -> str:
             md_table(dstar, ".3g"),
             f"![certificates, {name}](figures/certificates_{name}.png)",
         ]
-    attempts = compression_lines()
+    records = _compression_records()
+    attempts = compression_lines(records)
     if attempts:
         parts += [
             "#### Base-relative: the compression (Occam) certificate on a calibrated cell",
@@ -303,6 +314,6 @@ def certificate_section(pooled: dict) -> str:
             "error at that code length). Attempts on the calibrated base, where fine-tuning "
             "helps:",
             "\n".join(attempts),
-            compression_conclusion(),
+            compression_conclusion(records),
         ]
     return "\n\n".join(parts)

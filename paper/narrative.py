@@ -422,11 +422,16 @@ def claim_verdict(frame: pd.DataFrame) -> tuple[str, str]:
     return verdict, text
 
 
+def _added_budgets(frames) -> list[int]:
+    """The budgets of these run tables that were not fixed in advance (sorted)."""
+    return sorted({int(n) for f in frames for n in f["n"].unique()} - set(PREREGISTERED_BUDGETS))
+
+
 def preregistered_verdict(frame: pd.DataFrame) -> str:
     """The claim's verdict on the budgets fixed in advance alone, where the sweep has others
     (added later); empty when every budget was fixed in advance."""
     pre = frame[frame["n"].isin(PREREGISTERED_BUDGETS)]
-    added = sorted(int(n) for n in set(frame["n"]) - set(PREREGISTERED_BUDGETS))
+    added = _added_budgets([frame])
     if not added or pre["n"].nunique() < 2:
         return ""
     verdict, numbers = claim_verdict(pre)
@@ -574,10 +579,20 @@ def summary(
     return "\n".join(lines)
 
 
+def _per_op_means(frame: pd.DataFrame) -> pd.DataFrame:
+    """Seed-mean greedy test accuracy per op count k (columns, ints), per difficulty (rows)."""
+    cols = {
+        int(c.removeprefix("test_acc_ops")): c
+        for c in frame.columns
+        if c.startswith("test_acc_ops")
+    }
+    means = frame.groupby("difficulty")[list(cols.values())].mean()
+    return means.set_axis(list(cols), axis=1)[sorted(cols)]
+
+
 def _per_op_line(frame: pd.DataFrame, n: int) -> str:
     """Seed-mean greedy accuracy per op count at budget n, per difficulty."""
-    cols = sorted(c for c in frame.columns if c.startswith("test_acc_ops"))
-    sub = frame[frame["n"] == n].groupby("difficulty")[cols].mean()
+    sub = _per_op_means(frame[frame["n"] == n])
     return "; ".join(
         f"d={d:g}: " + " ".join(f"{v:.2f}" for v in row.to_numpy()) for d, row in sub.iterrows()
     )
@@ -586,14 +601,9 @@ def _per_op_line(frame: pd.DataFrame, n: int) -> str:
 def _op_accuracy(frame: pd.DataFrame, easiest: float) -> pd.DataFrame:
     """Seed-mean greedy accuracy per difficulty on the short chains (k <= easiest) and the long
     ones (k >= easiest + 2)."""
-    cols = {
-        int(c.removeprefix("test_acc_ops")): c
-        for c in frame.columns
-        if c.startswith("test_acc_ops")
-    }
-    per_d = frame.groupby("difficulty")[list(cols.values())].mean()
-    short = [c for k, c in cols.items() if k <= easiest]
-    long = [c for k, c in cols.items() if k >= easiest + 2]
+    per_d = _per_op_means(frame)
+    short = [k for k in per_d.columns if k <= easiest]
+    long = [k for k in per_d.columns if k >= easiest + 2]
     return pd.DataFrame({"short": per_d[short].mean(axis=1), "long": per_d[long].mean(axis=1)})
 
 
@@ -645,7 +655,7 @@ def _per_op_sentences(name: str, frame: pd.DataFrame) -> list[tuple[str, bool]]:
 def _budget_limitation(frames: dict) -> str:
     """The Limitations clause on budgets, from the sweeps' own budgets."""
     budgets = sorted({int(n) for f in frames.values() for n in f["n"].unique()})
-    added = [n for n in budgets if n not in PREREGISTERED_BUDGETS]
+    added = _added_budgets(frames.values())
     text = f"budgets n = {', '.join(map(str, budgets))}"
     if added:
         text += (
