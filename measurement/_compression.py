@@ -66,6 +66,7 @@ __all__ = [
     "code_length",
     "compression_certificate",
     "kmeans_1d",
+    "occam_code_allowed",
     "sequence_errors",
 ]
 
@@ -276,6 +277,29 @@ def code_length(
         codebook_bits=float(CODEBOOK_BITS_PER_LEVEL * levels),
         hyperparameter_bits=float(hyperparameter_bits),
     )
+
+
+def occam_code_allowed(error: float, bar: float, n: int, delta: float) -> float:
+    """The longest code (nats) whose Occam certificate at training error ``error`` is below ``bar``.
+
+    The certificate kl⁻¹(error, (L + ln(1/δ))/n) is below ``bar`` exactly when
+
+    .. math:: L < n\\,\\mathrm{kl}(\\text{error} \\,\\|\\, \\text{bar}) - \\ln(1/δ)
+
+    (kl⁻¹ increases with its second argument). Returns that right-hand side, ``-inf`` when
+    ``error >= bar`` (no code is short enough); a value ≤ 0 also means none.
+    """
+    from pacbound import kl_bernoulli
+
+    if not (0.0 < bar <= 1.0) or not (0.0 <= error <= 1.0):
+        raise InvalidParameterError(
+            f"`error` and `bar` must be in [0, 1] and (0, 1]; got {error!r} and {bar!r}."
+        )
+    if not (0.0 < delta < 1.0):
+        raise InvalidParameterError(f"`delta` must be in (0, 1); got {delta!r}.")
+    if not error < bar:
+        return -math.inf
+    return n * float(kl_bernoulli(error, bar)) - math.log(1.0 / delta)
 
 
 def kmeans_1d(values: np.ndarray, k: int, iterations: int = 50) -> tuple[np.ndarray, np.ndarray]:

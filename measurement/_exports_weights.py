@@ -36,6 +36,7 @@ EXPORTS: dict[str, str] = {
     "CodeLength": "measurement._compression",
     "TokenizedExamples": "measurement._compression",
     "code_length": "measurement._compression",
+    "occam_code_allowed": "measurement._compression",
     "compression_certificate": "measurement._compression",
     "sequence_errors": "measurement._compression",
     "COMPRESSION_LABEL": "measurement._compression",

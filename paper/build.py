@@ -74,6 +74,7 @@ from tables import (
     accuracy_table,
     dstar_table,
     gain_table,
+    headroom_section,
     indist_table,
     md_table,
     observed_dstar,
@@ -268,6 +269,8 @@ def build_report(context: dict) -> str:
 
 
 def _theory_context(context: dict, theory: dict) -> None:
+    from fits.sweep._runner import load_plan
+
     for name, res in theory.items():
         context[f"theory_notes_{name}"] = "\n".join(f"- {n}" for n in res["notes"])
         cells = pd.DataFrame(res["per_cell"])[
@@ -287,6 +290,8 @@ def _theory_context(context: dict, theory: dict) -> None:
         ]
         context[f"theory_table_{name}"] = md_table(cells, ".3g")
         context[f"theory_dstar_{name}"] = md_table(pd.DataFrame(res["dstar"]), ".3g")
+        prime = load_plan(finished_folders(name)[0]).spec["task.prime"]
+        context[f"theory_headroom_{name}"] = headroom_section(res, 1.0 - 1.0 / prime)
 
 
 def main(argv: list[str] | None = None) -> None:

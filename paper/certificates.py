@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable
 
 import pandas as pd
+from compression import compression_section
 from paths import FIGURES, MAIN, RESULTS, ROOT, finished_folders
 from tables import md_table
 
@@ -138,83 +139,6 @@ def _goal_lines(res) -> list[str]:
     return lines
 
 
-COMPRESSION = RESULTS / "compression-calibrated"
-
-
-def _compression_records() -> list[tuple[str, dict]]:
-    """(file name, record) of every saved compression attempt
-    (``python -m fits.experiments._compression_run --sweep ... --out``)."""
-    return [
-        (path.name, r)
-        for path in sorted(COMPRESSION.glob("*.json"))
-        for r in json.loads(path.read_text(encoding="utf-8"))
-    ]
-
-
-def compression_lines(records: list[tuple[str, dict]] | None = None) -> list[str]:
-    """The base-relative (compression) attempts on calibrated cells, from their saved records
-    and the logs of attempts stopped before a record was written."""
-    lines = []
-    for name, r in _compression_records() if records is None else records:
-        res, cfg, held = r["result"], r["config"], r.get("heldout_errors") or {}
-        lines.append(
-            f"- {r['label']} (d = {r['difficulty']:g}), n = {r['n']}, seed {r['seed']}: "
-            f"subspace D = {cfg['dimension']}, {cfg['steps']} Adam steps at lr "
-            f"{cfg['lr']:g}, K = {cfg['levels']} levels: training error base "
-            f"{res['base_error']:.3f} → subspace {res['subspace_error']:.3f} → quantised "
-            f"{res['train_error']:.3f} (held-out {held.get('quantised', float('nan')):.3f}); "
-            f"code {res['code']['nats']:.0f} nats; **certificate {r['certificate']:.3f}** "
-            f"against the base's {r['base_certificate']:.3f} ({name})."
-        )
-    for path in sorted(COMPRESSION.glob("*.log")):
-        if path.with_suffix(".json").is_file():
-            continue
-        text = path.read_text(encoding="utf-8").strip().splitlines()
-        lines.append(f"- {path.stem} (stopped after the subspace stage): " + "; ".join(text) + ".")
-    return lines
-
-
-def compression_conclusion(records: list[tuple[str, dict]] | None = None) -> str:
-    """What the compression attempts show, from their records: where the subspace learnt (its
-    training error at least 0.05 below the base's), what its code cost, what n could pay."""
-    found = _compression_records() if records is None else records
-    records = [r for _, r in found]
-    if not records:
-        return ""
-    learnt = [
-        r for r in records if r["result"]["subspace_error"] <= r["result"]["base_error"] - 0.05
-    ]
-    stuck = sorted(
-        {r["config"]["dimension"] for r in records} - {r["config"]["dimension"] for r in learnt}
-    )
-    per_coord = max(r["result"]["code"]["nats"] / r["config"]["dimension"] for r in records)
-    below = [r for r in records if r["certificate"] < r["base_certificate"]]
-    text = (
-        f"The subspace does not learn at D = {', '.join(map(str, stuck)) or '–'} (training "
-        "error at or near the base's)"
-    )
-    if learnt:
-        text += "; it learns at " + "; ".join(
-            f"D = {r['config']['dimension']} (d = {r['difficulty']:g}: training error "
-            f"{r['result']['base_error']:.3f} → {r['result']['subspace_error']:.3f}, quantised "
-            f"{r['result']['train_error']:.3f}, code {r['result']['code']['nats']:.0f} nats for "
-            f"n = {r['n']} examples)"
-            for r in learnt
-        )
-    if below:
-        return text + (
-            f". {len(below)} of {len(records)} attempts certify below the base's own "
-            "certificate: a base-relative certificate that fine-tuning helped, in those cells."
-        )
-    text += (
-        f". At up to {per_coord:.1f} nats per coordinate, a D large enough to learn costs more "
-        "nats than these n examples can pay, so no attempt certifies below the base's own "
-        "certificate, and the goal 'a base-relative certificate non-vacuous wherever the "
-        "fine-tune beats the base' is not met."
-    )
-    return text
-
-
 def certificate_section(pooled: dict) -> str:
     """Markdown for the report: what was certified, the goals, the tables and the plots."""
     if not pooled:
@@ -302,18 +226,5 @@ def certificate_section(pooled: dict) -> str:
             md_table(dstar, ".3g"),
             f"![certificates, {name}](figures/certificates_{name}.png)",
         ]
-    records = _compression_records()
-    attempts = compression_lines(records)
-    if attempts:
-        parts += [
-            "#### Base-relative: the compression (Occam) certificate on a calibrated cell",
-            "The learnt-prior certificates above are tight but say nothing about the move from "
-            "the base. The compression certificate keeps the paper's meaning (bits to describe "
-            "the fine-tune given the base: training in a random subspace of dimension D around "
-            "the base, quantised, arithmetic-coded; kl⁻¹ of the quantised model's training "
-            "error at that code length). Attempts on the calibrated base, where fine-tuning "
-            "helps:",
-            "\n".join(attempts),
-            compression_conclusion(records),
-        ]
+    parts += compression_section(first.guess_error)
     return "\n\n".join(parts)

@@ -3,6 +3,7 @@ real-LM section (empty, and filled from a committed sweep folder standing in for
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -127,30 +128,53 @@ def test_certificate_section_measures_the_goals():
 def test_compression_conclusion_follows_the_records(tmp_path, monkeypatch):
     import json
 
-    import certificates
+    import compression
 
-    def record(dim, base_err, sub_err, nats, cert):
+    from pacbound import kl_inv_upper
+
+    def record(d, n, dim, base_err, sub_err, q_err, nats, base_cert):
+        cert = float(kl_inv_upper(q_err, (nats + math.log(20)) / n))
         return {
-            "difficulty": 2.0,
-            "n": 1024,
+            "difficulty": d,
+            "n": n,
             "certificate": cert,
-            "base_certificate": 0.35,
-            "config": {"dimension": dim},
+            "base_certificate": base_cert,
+            "config": {"dimension": dim, "levels": 3, "steps": 300, "delta": 0.05},
             "result": {
                 "base_error": base_err,
                 "subspace_error": sub_err,
-                "train_error": sub_err + 0.1,
+                "train_error": q_err,
                 "code": {"nats": nats},
             },
         }
 
-    (tmp_path / "a.json").write_text(json.dumps([record(256, 0.31, 0.30, 327, 0.76)]))
-    (tmp_path / "b.json").write_text(json.dumps([record(1024, 0.31, 0.13, 1125, 0.89)]))
-    monkeypatch.setattr(certificates, "COMPRESSION", tmp_path)
-    text = certificates.compression_conclusion()
-    assert text.startswith("The subspace does not learn at D = 256")
-    assert "it learns at D = 1024 (d = 2: training error 0.310 → 0.130" in text
-    assert "no attempt certifies below the base's own certificate" in text
-    assert "is not met" in text
-    (tmp_path / "c.json").write_text(json.dumps([record(128, 0.31, 0.05, 100, 0.2)]))
-    assert "1 of 3 attempts certify below the base" in certificates.compression_conclusion()
+    guess = 6 / 7
+    (tmp_path / "a.json").write_text(
+        json.dumps([record(2, 1024, 256, 0.31, 0.30, 0.38, 327, 0.35)])
+    )
+    (tmp_path / "b.json").write_text(
+        json.dumps([record(4, 4096, 4096, 0.94, 0.26, 0.30, 5958, 0.95)])
+    )
+    (tmp_path / "c.log").write_text("[d=4] base: train error 0.94\n")
+    monkeypatch.setattr(compression, "COMPRESSION", tmp_path)
+    text = compression.compression_conclusion(guess)
+    assert "learns (training error at least 0.05 below the base's) in 1 of 2 attempts" in text
+    assert "not at D = 256" in text
+    assert "Below the guessing error 0.857: 1 of 2" in text
+    assert "non-vacuous but not below the base's (the base already does better)" in text
+    assert "below the base's but not below guessing" in text
+    # the code a certificate at guessing allows: n kl(0.30 || 6/7) - ln(1/delta)
+    from pacbound import kl_bernoulli
+
+    allowed = 4096 * float(kl_bernoulli(0.30, guess)) - math.log(20)
+    assert f"codes 5958 nats where its quantised training error 0.300 allows {allowed:.0f}" in text
+    table = compression.compression_table(guess)
+    assert "| b.json | 4 | 4096 |" in table and "c (stopped after the subspace stage)" in table
+    # an attempt whose certificate is below both guessing and the base's
+    (tmp_path / "d.json").write_text(
+        json.dumps([record(4, 4096, 2048, 0.94, 0.1, 0.12, 2000, 0.95)])
+    )
+    text = compression.compression_conclusion(guess)
+    assert "both: 1" in text and "non-vacuous and below the base's" in text
+    section = compression.compression_section(guess)
+    assert section[0].startswith("#### Base-relative") and "| d.json |" in section[2]

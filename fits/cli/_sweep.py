@@ -515,7 +515,7 @@ def sweep_theory(
 ) -> None:
     """Theory against empirics: every term of the PAC-Bayes bound per run of a synthetic sweep.
 
-    Per run: training error, KL = ||w_ft - w_base||^2 / (2 sigma^2) at the sigma of a grid fixed in advance (13 values, 1e-3 to 1; the union bound is paid), a Monte-Carlo certificate of the Gibbs training risk, and the exact TV between the test and training op-count distributions. Prints where the bound is vacuous and whether its minimiser over d tracks the empirical d*(n).
+    Per run: training error, KL = ||w_ft - w_base||^2 / (2 sigma^2) at the sigma of a grid fixed in advance (13 values, 1e-3 to 1; the union bound is paid), a Monte-Carlo certificate of the Gibbs training risk, and the exact TV between the test and training op-count distributions. Prints where the bound is vacuous and whether its minimiser over d tracks the empirical d*(n), and per run how far it is from a certificate below the guessing error: the KL that would allow it and the factor F by which the run's KL would have to shrink (theory_headroom.csv).
 
     Example: tradeoff sweep theory runs/ --out theory/
     """

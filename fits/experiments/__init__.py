@@ -1,6 +1,7 @@
 """Experiments built on sweeps: theory against empirics, and the embedded demo.
 
 - ``_theory``: every term of the bound per run and per (d, n), beside the data.
+- ``_headroom``: how far each run's base-centred certificate is from non-vacuous, in nats of KL.
 - ``_demo``: ``tradeoff demo``, the whole toolkit on an embedded default.
 - ``_regime``: in-distribution error against the base's, and P(d is best) by seed resampling.
 - ``_certify_sweep``: one cell certified with a learnt prior, a base-centred posterior and the
@@ -18,6 +19,7 @@ EXPORTS: dict[str, str] = {
     "TheoryConfig": "fits.experiments._theory",
     "TheoryResult": "fits.experiments._theory",
     "theory_for_sweep": "fits.experiments._theory",
+    "nonvacuous_headroom": "fits.experiments._headroom",
     "DemoResult": "fits.experiments._demo",
     "demo_spec": "fits.experiments._demo",
     "run_demo": "fits.experiments._demo",

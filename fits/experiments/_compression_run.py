@@ -123,9 +123,11 @@ def _sweep_cells(
         TokenizedExamples,
         compression_certificate,
         load_tokenizer,
+        occam_code_allowed,
     )
 
     spec = load_plan(sweep).spec
+    guess = 1.0 - 1.0 / float(spec["task.prime"])
     task = make_task(spec)
     folder = resolve_base(spec)
     tok = load_tokenizer(folder)
@@ -154,6 +156,12 @@ def _sweep_cells(
             log=lambda msg, d=d: log(f"[d={d:g}] {msg}"),
         )
         log(str(cert))
+        allowed = occam_code_allowed(cert.train_error, guess, n, cfg.delta)
+        log(
+            f"[d={d:g}] a certificate below the guessing error {guess:.3f} needs a code under "
+            f"{max(allowed, 0.0):.0f} nats at this training error; this one is "
+            f"{cert.code_nats:.0f}"
+        )
         out.append(
             _record(
                 d,
@@ -165,6 +173,8 @@ def _sweep_cells(
                 seed=seed,
                 label=diff.label,
                 heldout_errors=cert.heldout_errors,
+                guess_error=guess,
+                code_allowed_nats=max(allowed, 0.0),
             )
         )
     return out

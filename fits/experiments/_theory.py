@@ -48,6 +48,18 @@ from pacbound.support import check_in_interval, check_positive_int
 
 __all__ = ["SIGMA_GRID", "TheoryConfig", "TheoryResult", "theory_for_sweep"]
 
+_HEADROOM_SHOWN = (
+    "budget_mode",
+    "n",
+    "difficulty",
+    "seed",
+    "sigma",
+    "kl",
+    "kl_allowed",
+    "kl_factor",
+    "kl_factor_exact",
+)
+
 #: σ grid fixed in advance (13 log-spaced values from 1e-3 to 1); its size enters the bound.
 SIGMA_GRID: tuple[float, ...] = tuple(float(s) for s in np.geomspace(1e-3, 1.0, 13))
 
@@ -118,6 +130,9 @@ class TheoryResult:
     notes : tuple of str
         Plain statements: where the bound is vacuous and whether it tracks the data.
     config : TheoryConfig
+    guess_error : float, optional
+        The error of guessing the answer (1 − 1/p); with it, :attr:`headroom` says how far each
+        run's certificate is from non-vacuous (files written before it have none).
     """
 
     per_sigma: pd.DataFrame = field(repr=False)
@@ -126,6 +141,22 @@ class TheoryResult:
     dstar: pd.DataFrame = field(repr=False)
     notes: tuple[str, ...]
     config: TheoryConfig
+    guess_error: float | None = None
+
+    @property
+    def headroom(self) -> pd.DataFrame | None:
+        """Per run, the factor by which its KL would have to shrink for a certificate below
+        :attr:`guess_error` (:func:`fits.experiments.nonvacuous_headroom`); None without it."""
+        if self.guess_error is None:
+            return None
+        from fits.experiments._headroom import nonvacuous_headroom
+
+        return nonvacuous_headroom(
+            self.per_sigma,
+            guess_error=self.guess_error,
+            delta=self.config.delta,
+            grid=len(self.config.sigma_grid),
+        )
 
     def __str__(self) -> str:
         cols = [
@@ -157,14 +188,27 @@ class TheoryResult:
             "",
         ]
         lines += [f"- {note}" for note in self.notes]
+        head = self.headroom
+        if head is not None:
+            lines += [
+                "",
+                f"How far from a certificate below the guessing error {self.guess_error:.3f}: "
+                "KL allowed and the factor F = KL / KL allowed (inf: no sigma leaves room)",
+                head[list(_HEADROOM_SHOWN)].to_string(
+                    index=False, float_format=lambda x: f"{x:.4g}"
+                ),
+            ]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         def recs(frame: pd.DataFrame) -> list[dict]:
             return json.loads(frame.to_json(orient="records"))
 
+        head = self.headroom
         return {
             "config": self.config.to_dict(),
+            "guess_error": self.guess_error,
+            "headroom": None if head is None else recs(head),
             "notes": list(self.notes),
             "dstar": recs(self.dstar),
             "per_cell": recs(self.per_cell),
@@ -197,11 +241,12 @@ class TheoryResult:
             pd.DataFrame(data["dstar"]),
             tuple(data["notes"]),
             config,
+            data.get("guess_error"),
         )
 
     def save(self, folder: str | Path) -> Path:
-        """Write ``theory.json``, ``theory_per_run.csv`` and ``theory_per_cell.csv`` into
-        ``folder`` (atomically)."""
+        """Write ``theory.json``, ``theory_per_run.csv``, ``theory_per_cell.csv`` and (with a
+        guessing error) ``theory_headroom.csv`` into ``folder`` (atomically)."""
         from pacbound.support import write_json, write_table
 
         folder = Path(folder)
@@ -209,6 +254,9 @@ class TheoryResult:
         write_json(folder / "theory.json", self.to_dict())
         write_table(self.per_run, folder / "theory_per_run.csv")
         write_table(self.per_cell, folder / "theory_per_cell.csv")
+        head = self.headroom
+        if head is not None:
+            write_table(head, folder / "theory_headroom.csv")
         return folder / "theory.json"
 
 
@@ -414,7 +462,9 @@ def theory_for_sweep(
     per_cell = per_run.groupby(keys, as_index=False)[value_cols].mean()
     per_cell["seeds"] = per_run.groupby(keys).size().to_numpy()
     dstar = _dstar_table(per_cell)
-    return TheoryResult(per_sigma, per_run, per_cell, dstar, _notes(per_run, per_cell, dstar), cfg)
+    guess = 1.0 - 1.0 / float(plan.spec["task.prime"])
+    notes = _notes(per_run, per_cell, dstar) + _headroom_notes(per_sigma, cfg, guess)
+    return TheoryResult(per_sigma, per_run, per_cell, dstar, notes, cfg, guess)
 
 
 def _dstar_table(per_cell: pd.DataFrame) -> pd.DataFrame:
@@ -435,6 +485,31 @@ def _dstar_table(per_cell: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _headroom_notes(per_sigma: pd.DataFrame, cfg: TheoryConfig, guess: float) -> tuple[str, ...]:
+    from fits.experiments._headroom import nonvacuous_headroom
+
+    if per_sigma["q_cert"].isna().all():
+        return ()
+    head = nonvacuous_headroom(
+        per_sigma, guess_error=guess, delta=cfg.delta, grid=len(cfg.sigma_grid)
+    )
+    finite = head["kl_factor"][np.isfinite(head["kl_factor"])]
+    text = (
+        f"Base-relative certificate below the guessing error {guess:.3f}: "
+        f"{int((head['kl_factor'] <= 1).sum())} of {len(head)} runs. "
+    )
+    if len(finite):
+        text += (
+            f"Where some sigma leaves room ({len(finite)} runs) the KL would have to shrink by a "
+            f"factor {finite.min():.3g} to {finite.max():.3g}; "
+        )
+    text += (
+        f"for {len(head) - len(finite)} runs the certified Gibbs risk is at or above guessing at "
+        "every sigma (no KL is small enough)."
+    )
+    return (text,)
 
 
 def _notes(per_run: pd.DataFrame, per_cell: pd.DataFrame, dstar: pd.DataFrame) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ import pytest
 from fits.experiments import compression_run
 from fits.experiments._compression_run import main
 from fits.synthetic import find_synthetic_base
-from measurement import CompressionConfig
+from measurement import CompressionConfig, occam_code_allowed
 
 
 @pytest.fixture(scope="module")
@@ -99,5 +99,33 @@ def test_compression_run_on_a_sweep_cell(tmp_path):
     assert rec["result"]["n"] == 8 and rec["result"]["n_heldout"] == 6
     assert 0.0 <= rec["result"]["train_error"] <= rec["certificate"] <= 1.0
     assert 0.0 <= rec["base_certificate"] <= 1.0
+    # the code a certificate below guessing (1 - 1/7) would allow at this training error
+    assert rec["guess_error"] == pytest.approx(6 / 7)
+    allowed = occam_code_allowed(rec["result"]["train_error"], 6 / 7, 8, cfg.delta)
+    assert rec["code_allowed_nats"] == pytest.approx(max(allowed, 0.0))
     with pytest.raises(InvalidParameterError, match="one of the sweep's difficulties"):
         compression_run([3.0], 8, **quiet)
+
+    # the same through ``tradeoff sweep compress``: records on disk, one line per cell
+    from typer.testing import CliRunner
+
+    from fits.cli.main import app
+
+    runner = CliRunner()
+    out = tmp_path / "c.json"
+    args = ["sweep", "compress", str(folder), "--d", "4", "--n", "8", "--seed", "1"]
+    small = ["--dimension", "128", "--levels", "3", "--steps", "1", "--qat-steps", "1"]
+    res = runner.invoke(app, [*args, *small, "--heldout", "6", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    (saved,) = json.loads(out.read_text())
+    assert saved["certificate"] == pytest.approx(rec["certificate"])  # same rows, same seeds
+    assert f"d = 4, n = 8: certificate {saved['certificate']:.4f}" in res.stdout
+    # bad input: one line, exit 2, nothing written
+    bad = tmp_path / "bad.json"
+    for extra, expected in (
+        (["--d", "3"], "one of the sweep's difficulties"),
+        (["--dimension", "100"], "`dimension` must be on its grid"),
+    ):
+        res = runner.invoke(app, [*args, *small, *extra, "--out", str(bad)])
+        assert res.exit_code == 2 and expected in res.output, res.output
+        assert "Traceback" not in res.output and not bad.exists()

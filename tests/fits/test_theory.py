@@ -106,6 +106,33 @@ def test_tables_notes_and_files(theory, tmp_path):
     )
 
 
+def test_how_far_each_run_is_from_a_certificate_below_guessing(theory, tmp_path):
+    from fits.experiments import nonvacuous_headroom
+
+    _, res = theory
+    assert res.guess_error == pytest.approx(6 / 7)  # task.prime = 7 by default
+    head = res.headroom
+    assert list(head["run_id"]) == list(res.per_run["run_id"])
+    again = nonvacuous_headroom(res.per_sigma, guess_error=6 / 7, delta=0.05, grid=3)
+    assert np.array_equal(head["kl_factor"], again["kl_factor"])
+    # F <= 1 exactly where the run's certificate is already below guessing at some sigma
+    below = res.per_sigma.groupby("run_id")["certificate"].min() < 6 / 7
+    assert (head.set_index("run_id")["kl_factor"] <= 1).to_dict() == below.to_dict()
+    assert any(
+        note.startswith("Base-relative certificate below the guessing") for note in res.notes
+    )
+    assert "How far from a certificate below the guessing error 0.857" in str(res)
+    res.save(tmp_path)
+    assert "kl_factor" in (tmp_path / "theory_headroom.csv").read_text().splitlines()[0]
+    loaded = TheoryResult.load(tmp_path)
+    assert loaded.guess_error == res.guess_error
+    assert np.array_equal(loaded.headroom["kl_factor"], head["kl_factor"])
+    # a result without a guessing error (files written before it) has no headroom
+    import dataclasses
+
+    assert dataclasses.replace(res, guess_error=None).headroom is None
+
+
 def test_the_certificate_stays_visible_where_the_test_bound_is_vacuous(theory):
     """d = 6, 8: training error + TV >= 1, so only the in-distribution part carries information."""
     import dataclasses

@@ -9,6 +9,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from measurement import (
     COMPRESSION_LABEL,
@@ -179,3 +181,34 @@ def test_bad_examples_are_rejected():
         TokenizedExamples(((1, 2),), ())
     with pytest.raises(InvalidParameterError, match="TokenizedExamples"):
         compression_certificate(tiny_llama(), [1, 2, 3], CompressionConfig())
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    error=st.floats(0.0, 0.95),
+    bar=st.floats(0.05, 1.0),
+    n=st.integers(1, 100_000),
+    delta=st.floats(1e-4, 0.5),
+)
+def test_occam_code_allowed_puts_the_certificate_exactly_at_the_bar(error, bar, n, delta):
+    from measurement import occam_code_allowed
+
+    allowed = occam_code_allowed(error, bar, n, delta)
+    if error >= bar:
+        assert allowed == -math.inf
+        return
+    if allowed <= 0:
+        return  # even a zero-length code cannot certify below the bar
+    at = float(kl_inv_upper(error, (allowed + math.log(1 / delta)) / n))
+    assert at == pytest.approx(bar, rel=1e-9, abs=1e-12)
+    shorter = float(kl_inv_upper(error, (0.99 * allowed + math.log(1 / delta)) / n))
+    assert shorter <= bar
+
+
+def test_occam_code_allowed_bad_input():
+    from measurement import occam_code_allowed
+
+    with pytest.raises(InvalidParameterError, match="`error` and `bar`"):
+        occam_code_allowed(0.1, 0.0, 10, 0.05)
+    with pytest.raises(InvalidParameterError, match="`delta`"):
+        occam_code_allowed(0.1, 0.5, 10, 1.0)
