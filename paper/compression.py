@@ -164,3 +164,26 @@ def compression_section(guess_error: float) -> list[str]:
         compression_table(guess_error, found),
         compression_conclusion(guess_error, found),
     ]
+
+
+def compression_summary(guess_error: float, records: list[tuple[str, dict]] | None = None) -> str:
+    """One summary line: the best base-relative (compression) certificate per cell tried."""
+    found = _records() if records is None else records
+    if not found:
+        return ""
+    rows = pd.DataFrame([_attempt(name, r, guess_error) for name, r in found])
+    cells = []
+    for (d, n), cell in rows.groupby(["d", "n"]):
+        best = cell.loc[cell["certificate"].idxmin()]
+        marks = [
+            "below the base's" if best["below base"] else "not below the base's",
+            "non-vacuous" if best["non-vacuous"] else "not below guessing",
+        ]
+        cells.append(
+            f"d = {d:g}, n = {int(n)}: {best['certificate']:.3f} vs the base's "
+            f"{best['base cert.']:.3f} ({', '.join(marks)})"
+        )
+    return (
+        f"- Base-relative (compression) certificates, {len(rows)} attempts on {len(cells)} "
+        f"calibrated cells (best per cell): " + "; ".join(cells) + "."
+    )

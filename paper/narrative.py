@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from compression import compression_summary
 from paths import MODELS, PREREGISTERED_BUDGETS, TARGETS
-from tables import observed_dstar
+from tables import observed_dstar, theory_headroom
 
 #: The first sweeps' base (fits/data/synthetic-base-ops1-4/pretrain_meta.json), test accuracy;
 #: used only where its in-distribution table is not available.
@@ -481,6 +482,24 @@ def _table(regimes: dict, name: str):
     return (regimes.get(name) or (None, ""))[0]
 
 
+def _headroom_line(theory: dict, guess: float | None) -> str:
+    """How far the base-centred certificates are from non-vacuous, in one sentence."""
+    if guess is None:
+        return ""
+    head = theory_headroom(theory, guess)
+    finite = head["kl_factor"][np.isfinite(head["kl_factor"])]
+    if not len(finite):
+        return (
+            f" For a certificate below guessing ({guess:.3f}) no KL is small enough for any run "
+            "(the certified Gibbs risk is at or above guessing at every σ)."
+        )
+    return (
+        f" For a certificate below guessing ({guess:.3f}) the KL would have to shrink by a "
+        f"factor of {finite.min():.3g} to {finite.max():.3g} ({len(finite)} runs); for the "
+        f"other {len(head) - len(finite)} no KL is small enough (section 6)."
+    )
+
+
 def summary(
     frames: dict,
     fit_json: dict,
@@ -529,6 +548,7 @@ def summary(
         lines.append(lof)
     for name, frame in frames.items():
         lines.append(f"- Weight distance ({name}): {_kl_trend(frame)}.")
+    guess = next(iter(certificates.values())).guess_error if certificates else None
     for name, res in theory.items():
         runs = pd.DataFrame(res["per_run"])
         dstar = pd.DataFrame(res["dstar"])
@@ -537,7 +557,7 @@ def summary(
             f"{', '.join(str(int(n)) for n in sorted(runs['n'].unique()))}): vacuous (>= 1) for "
             f"{int(runs['vacuous'].sum())} of {len(runs)} runs (smallest "
             f"{runs['bound'].min():.3f}); its minimiser over d equals the empirical d\\* at "
-            f"{int(dstar['agree'].sum())} of {len(dstar)} budgets."
+            f"{int(dstar['agree'].sum())} of {len(dstar)} budgets.{_headroom_line(res, guess)}"
         )
     for name, res in (certificates or {}).items():
         c = res.counts
@@ -549,6 +569,10 @@ def summary(
             f"minimiser of certificate + TV equals the empirical d\\* at {agree} of "
             f"{len(res.dstar)} budgets."
         )
+    if certificates:
+        line = compression_summary(next(iter(certificates.values())).guess_error)
+        if line:
+            lines.append(line)
     rate = _rate_line({k: v for k, v in (rates or {}).items() if k[0] in frames})
     if rate:
         lines.append(rate)

@@ -289,6 +289,18 @@ def _factor(x: float) -> str:
     return "∞" if not math.isfinite(x) else f"{x:.3g}"
 
 
+def theory_headroom(theory: dict, guess_error: float) -> pd.DataFrame:
+    """:func:`fits.experiments.nonvacuous_headroom` of a cached ``theory.json``."""
+    from fits.experiments import nonvacuous_headroom
+
+    return nonvacuous_headroom(
+        pd.DataFrame(theory["per_sigma"]),
+        guess_error=guess_error,
+        delta=float(theory["config"]["delta"]),
+        grid=len(theory["config"]["sigma_grid"]),
+    )
+
+
 def headroom_section(theory: dict, guess_error: float) -> str:
     """How far each run's base-centred certificate is from non-vacuous: a table and sentences.
 
@@ -298,14 +310,7 @@ def headroom_section(theory: dict, guess_error: float) -> str:
     (certified Gibbs risk; ∞ where it is at or above guessing at every σ), beside F with the
     Monte-Carlo mean in place of the certified Gibbs risk (many draws' limit; not a certificate).
     """
-    from fits.experiments import nonvacuous_headroom
-
-    runs = nonvacuous_headroom(
-        pd.DataFrame(theory["per_sigma"]),
-        guess_error=guess_error,
-        delta=float(theory["config"]["delta"]),
-        grid=len(theory["config"]["sigma_grid"]),
-    )
+    runs = theory_headroom(theory, guess_error)
     keys = ["budget_mode", "n", "difficulty"]
     cells = runs.groupby(keys, as_index=False).agg(
         seeds=("run_id", "size"),

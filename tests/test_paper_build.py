@@ -176,5 +176,27 @@ def test_compression_conclusion_follows_the_records(tmp_path, monkeypatch):
     )
     text = compression.compression_conclusion(guess)
     assert "both: 1" in text and "non-vacuous and below the base's" in text
+    summary = compression.compression_summary(guess)
+    assert summary.startswith("- Base-relative (compression) certificates, 3 attempts on 2")
+    assert "d = 2, n = 1024: 0." in summary and "(not below the base's, non-vacuous)" in summary
+    assert "(below the base's, non-vacuous)" in summary  # d.json is the best at d = 4
     section = compression.compression_section(guess)
     assert section[0].startswith("#### Base-relative") and "| d.json |" in section[2]
+
+
+def test_headroom_of_the_cached_base_centred_certificates():
+    import json
+
+    import numpy as np
+    from narrative import _headroom_line
+    from tables import headroom_section, theory_headroom
+
+    theory = json.loads((paths.RESULTS / "theory-calibrated-epochs" / "theory.json").read_text())
+    head = theory_headroom(theory, 6 / 7)
+    finite = head["kl_factor"][np.isfinite(head["kl_factor"])]
+    line = _headroom_line(theory, 6 / 7)
+    assert f"factor of {finite.min():.3g} to {finite.max():.3g} ({len(finite)} runs)" in line
+    assert _headroom_line(theory, None) == ""
+    text = headroom_section(theory, 6 / 7)
+    assert text.startswith("| mode | n | d | seeds | KL at best σ (nats) |")
+    assert f"0 of {len(head)} runs" in text  # every base-centred certificate is vacuous there
