@@ -104,6 +104,8 @@ class CompressionConfig(Config):
         Non-zero entries per row of P (fixed in advance, not paid).
     steps, lr : subspace training: Adam steps on z and their learning rate.
     qat_steps, qat_lr : the quantisation-aware fine-tune of (z, codebook).
+    quantiser : {"ste", "incremental"}
+        How it quantises (see :func:`_quantise`); the code and the bound do not depend on it.
     full_steps, full_lr : the reference full fine-tune (AdamW on every weight); 0 skips it.
     batch_size, eval_batch_size : training and evaluation batch sizes.
     train_seed : int >= 0
@@ -136,6 +138,12 @@ class CompressionConfig(Config):
     qat_steps: int = config_field(60, help="Steps of the quantisation-aware fine-tune.", minimum=0)
     qat_lr: float = config_field(
         1e-3, help="Learning rate of the quantisation-aware fine-tune.", interval=_POSITIVE
+    )
+    quantiser: str = config_field(
+        "ste",
+        help="Quantisation-aware fine-tune: 'ste' (straight-through) or 'incremental' (fix "
+        "coordinates to their level in phases, train the rest).",
+        choices=("ste", "incremental"),
     )
     full_steps: int = config_field(
         300, help="Steps of the reference full fine-tune (0 skips it).", minimum=0
@@ -546,6 +554,71 @@ class _SparseProjection:
         return out
 
 
+#: Fractions of the coordinates fixed to their level after each phase of ``"incremental"``.
+INCREMENTAL_PHASES = (0.5, 0.75, 0.875, 1.0)
+
+
+def _quantise(lm: Any, proj: _SparseProjection, z: Any, batches: list, cfg: CompressionConfig):
+    """Quantise ``z`` to ``cfg.levels`` levels: (float16-rounded codebook, assignments).
+
+    The codebook starts at the 1-D k-means centres of z. ``"ste"``: z and the codebook are
+    trained together for ``qat_steps`` steps, the forward pass using c[a(z)] and the gradient
+    passing straight through to z. ``"incremental"`` (Zhou et al. 2017, incremental network
+    quantisation): in phases, the coordinates nearest their level are fixed to it (half, then
+    3/4, 7/8, all of them) and the others, still continuous, are trained with the codebook for
+    ``qat_steps / 4`` steps to absorb the error; the last phase trains the codebook alone.
+    """
+    import torch
+
+    centres, _ = kmeans_1d(z.numpy(), cfg.levels)
+    c = torch.tensor(centres, dtype=torch.float32, requires_grad=True)
+    zq = z.clone().requires_grad_(True)
+
+    def nearest(values: Any, book: Any) -> Any:
+        return (values[:, None] - book[None, :]).abs().argmin(dim=1)
+
+    def train(steps: int, offset: int, forward: Any, params: list) -> None:
+        opt = torch.optim.Adam(params, lr=cfg.qat_lr)
+        for step in range(steps):
+            loss = _nll(lm, proj.params(forward()), batches[(offset + step) % len(batches)])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    if cfg.quantiser == "ste":
+
+        def ste() -> Any:
+            with torch.no_grad():
+                a = nearest(zq, c)
+            return c[a] + (zq - zq.detach())
+
+        train(cfg.qat_steps, 0, ste, [zq, c])
+    else:
+        fixed = torch.zeros(z.numel(), dtype=torch.bool)
+        a_fixed = torch.zeros(z.numel(), dtype=torch.long)
+        per_phase = cfg.qat_steps // len(INCREMENTAL_PHASES)
+        for i, fraction in enumerate(INCREMENTAL_PHASES):
+            with torch.no_grad():
+                near = nearest(zq, c)
+                gap = (zq - c[near]).abs()
+                gap[fixed] = -1.0  # already fixed: first in line, with their level kept
+                newly = torch.zeros_like(fixed)
+                newly[gap.argsort()[: round(fraction * z.numel())]] = True
+                newly &= ~fixed
+                a_fixed = torch.where(newly, near, a_fixed)
+                fixed |= newly
+
+            def mixed(a_fixed: Any = a_fixed, mask: Any = fixed.clone()) -> Any:
+                return torch.where(mask, c[a_fixed], zq)
+
+            train(per_phase, i * per_phase, mixed, [zq, c])
+    with torch.no_grad():
+        codebook = c.detach().half().float()
+        # "incremental": every coordinate is fixed to a level index by the last phase
+        a = nearest(zq.detach(), codebook) if cfg.quantiser == "ste" else a_fixed
+    return codebook, a
+
+
 def _batches(n: int, batch_size: int, steps: int, seed: int) -> list[list[int]]:
     rng = np.random.default_rng(seed)
     order: list[int] = []
@@ -678,21 +751,8 @@ def compression_certificate(
     )
 
     t0 = time.perf_counter()
-    centres, _ = kmeans_1d(z.detach().numpy(), cfg.levels)
-    c = torch.tensor(centres, dtype=torch.float32, requires_grad=True)
-    zq = z.detach().clone().requires_grad_(True)
-    opt = torch.optim.Adam([zq, c], lr=cfg.qat_lr)
-    for step in range(cfg.qat_steps):
-        with torch.no_grad():
-            a = (zq[:, None] - c[None, :]).abs().argmin(dim=1)
-        quant = c[a] + (zq - zq.detach())
-        loss = _nll(lm, proj.params(quant), batches[step])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    codebook, a = _quantise(lm, proj, z.detach(), batches, cfg)
     with torch.no_grad():
-        codebook = c.detach().half().float()
-        a = (zq.detach()[:, None] - codebook[None, :]).abs().argmin(dim=1)
         q_params = proj.params(codebook[a])
     q_err, q_ho = errors(q_params)
     seconds["quantisation"] = time.perf_counter() - t0

@@ -30,6 +30,11 @@ def sweep_compress(
     lr: float = typer.Option(1e-2, "--lr", help="Learning rate of the subspace training."),
     qat_steps: int = typer.Option(600, "--qat-steps", help="Quantisation-aware steps."),
     qat_lr: float = typer.Option(3e-3, "--qat-lr", help="Quantisation-aware learning rate."),
+    quantiser: str = typer.Option(
+        "ste",
+        "--quantiser",
+        help="'ste' (straight-through) or 'incremental' (fix coordinates to levels in phases).",
+    ),
     full_steps: int = typer.Option(
         0, "--full-steps", help="Steps of a reference full fine-tune (0: skip; the run is one)."
     ),
@@ -60,6 +65,7 @@ def sweep_compress(
             lr=lr,
             qat_steps=qat_steps,
             qat_lr=qat_lr,
+            quantiser=quantiser,
             full_steps=full_steps,
         )
         say = (lambda _msg: None) if as_json else (lambda msg: print(msg, file=sys.stderr))

@@ -196,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--qat-steps", type=int, default=60)
     p.add_argument("--qat-lr", type=float, default=1e-3)
+    p.add_argument("--quantiser", choices=("ste", "incremental"), default="ste")
     p.add_argument("--full-steps", type=int, default=300)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--sweep", type=Path, default=None, help="certify the cells of this sweep")
@@ -212,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             lr=args.lr,
             qat_steps=args.qat_steps,
             qat_lr=args.qat_lr,
+            quantiser=args.quantiser,
             full_steps=args.full_steps,
         )
         records = compression_run(

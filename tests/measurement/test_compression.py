@@ -139,7 +139,8 @@ def test_projection_is_the_base_at_zero_and_has_the_stated_scale():
     assert torch.equal(again.cols, proj.cols)  # regenerated from the recorded seed
 
 
-def test_compression_certificate_end_to_end():
+@pytest.mark.parametrize("quantiser", ["ste", "incremental"])
+def test_compression_certificate_end_to_end(quantiser):
     model = tiny_llama(seed=3)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     rng = np.random.default_rng(1)
@@ -158,6 +159,7 @@ def test_compression_certificate_end_to_end():
         full_steps=10,
         full_lr=3e-3,
         batch_size=8,
+        quantiser=quantiser,
     )
     cert = compression_certificate(model, train, cfg, heldout=train)
     for n, p in model.named_parameters():
@@ -174,6 +176,32 @@ def test_compression_certificate_end_to_end():
     data = json.loads(json.dumps(cert.to_dict()))
     assert data["code"]["nats"] == pytest.approx(cert.code.nats)
     assert set(data["accuracies"]) == {"base", "full", "subspace", "quantised"}
+
+
+def test_quantisers_without_training_round_to_the_kmeans_levels():
+    """With no quantisation-aware steps both quantisers give the k-means codebook (float16) and
+    every coordinate's nearest level; with steps, every coordinate ends on a level."""
+    from measurement._compression import INCREMENTAL_PHASES, _batches, _pad_batch, _quantise
+
+    model = tiny_llama(seed=2)
+    proj = _SparseProjection(model, dimension=64, seed=0, nonzeros=4)
+    z = torch.randn(64, generator=torch.Generator().manual_seed(4))
+    rng = np.random.default_rng(0)
+    prompts = tuple((1, *(int(t) for t in rng.integers(3, 300, size=4))) for _ in range(8))
+    examples = TokenizedExamples(prompts, tuple((7, 2) for _ in prompts))
+    batches = [_pad_batch(examples, rows, 0) for rows in _batches(8, 4, 8, 0)]
+    centres, _ = kmeans_1d(z.numpy(), 5)
+    for quantiser in ("ste", "incremental"):
+        cfg = CompressionConfig(dimension=128, levels=5, qat_steps=0, quantiser=quantiser)
+        book, a = _quantise(model, proj, z, batches, cfg)
+        assert torch.equal(book, torch.tensor(centres, dtype=torch.float32).half().float())
+        assert np.array_equal(a.numpy(), np.abs(z.numpy()[:, None] - book.numpy()).argmin(1))
+    cfg = CompressionConfig(
+        dimension=128, levels=5, qat_steps=2 * len(INCREMENTAL_PHASES), quantiser="incremental"
+    )
+    book, a = _quantise(model, proj, z, batches, cfg)
+    assert a.shape == (64,) and int(a.min()) >= 0 and int(a.max()) < 5
+    assert torch.equal(book, book.half().float())
 
 
 def test_bad_examples_are_rejected():
