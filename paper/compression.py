@@ -45,7 +45,8 @@ def _attempt(name: str, r: dict, guess_error: float) -> dict:
         "seed": r.get("seed", "–"),
         "D": cfg["dimension"],
         "K": cfg.get("levels", "–"),
-        "steps": cfg.get("steps", "–"),
+        "subspace steps": cfg.get("steps", "–"),
+        "quantiser × steps": f"{cfg.get('quantiser', 'ste')} × {cfg.get('qat_steps', '–')}",
         "base err": res["base_error"],
         "subspace err": res["subspace_error"],
         "quantised err": res["train_error"],
@@ -125,8 +126,11 @@ def compression_conclusion(
             f"- d = {d:g}, n = {int(n)} ({len(cell)} attempt{'s' * (len(cell) > 1)}): best "
             f"certificate "
             f"{best['certificate']:.3f} (D = {best['D']}, K = {best['K']}) against the base's "
-            f"{best['base cert.']:.3f}: {verdict}."
+            f"{best['base cert.']:.3f}: {verdict}"
         )
+        if best["subspace err"] > best["base err"] - 0.05:
+            text += " (its subspace did not learn: it certifies a model no better than the base)"
+        text += "."
         if not best["non-vacuous"] and len(learnt_cell):
             closest = learnt_cell.loc[
                 (learnt_cell["code (nats)"] / learnt_cell["code allowed"].where(lambda s: s > 0))
