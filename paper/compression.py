@@ -145,7 +145,43 @@ def compression_conclusion(
                     "too long."
                 )
         lines.append(text)
+    lines += _across_difficulty(rows)
     return "\n".join(lines)
+
+
+def _across_difficulty(rows: pd.DataFrame) -> list[str]:
+    """Base-relative complexity against difficulty: cells of one budget certified with one
+    recipe (D, K, steps, quantiser), at least three difficulties."""
+    out = []
+    recipe = ["n", "D", "K", "subspace steps", "quantiser × steps"]
+    for key, group in rows.groupby(recipe):
+        per_d = group.groupby("d").agg(
+            code=("code (nats)", "mean"),
+            error=("quantised err", "mean"),
+            cert=("certificate", "mean"),
+        )
+        if len(per_d) < 3:
+            continue
+        n, dim, levels, steps, quant = key
+        rho = per_d["cert"].corr(pd.Series(per_d.index, index=per_d.index), method="spearman")
+        out.append(
+            f"- Across difficulty at n = {int(n)} with one recipe (D = {dim}, K = {levels}, "
+            f"{steps} subspace steps, quantiser {quant}): d = "
+            + ", ".join(f"{d:g}" for d in per_d.index)
+            + ": code "
+            + " / ".join(f"{v:.0f}" for v in per_d["code"])
+            + " nats, quantised training error "
+            + " / ".join(f"{v:.3f}" for v in per_d["error"])
+            + ", certificate "
+            + " / ".join(f"{v:.3f}" for v in per_d["cert"])
+            + f" (Spearman ρ of certificate with d: {rho:+.2f}). The same number of bits "
+            + (
+                "describes the fine-tune less well on harder data."
+                if rho > 0
+                else "does not describe the fine-tune less well on harder data."
+            )
+        )
+    return out
 
 
 def compression_section(guess_error: float) -> list[str]:

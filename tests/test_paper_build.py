@@ -180,6 +180,19 @@ def test_compression_conclusion_follows_the_records(tmp_path, monkeypatch):
     assert summary.startswith("- Base-relative (compression) certificates, 3 attempts on 2")
     assert "d = 2, n = 1024: 0." in summary and "(not below the base's, non-vacuous)" in summary
     assert "(below the base's, non-vacuous)" in summary  # d.json is the best at d = 4
+    # one recipe at three difficulties: the base-relative complexity against d
+    (tmp_path / "e.json").write_text(
+        json.dumps(
+            [
+                record(5, 4096, 4096, 0.99, 0.0, 0.35, 5958, 0.99),
+                record(6, 4096, 4096, 1.0, 0.0, 0.40, 5958, 1.0),
+            ]
+        )
+    )
+    text = compression.compression_conclusion(guess)
+    assert "Across difficulty at n = 4096 with one recipe (D = 4096, K = 3" in text
+    assert "quantised training error 0.300 / 0.350 / 0.400" in text
+    assert "(Spearman ρ of certificate with d: +1.00)" in text
     section = compression.compression_section(guess)
     assert section[0].startswith("#### Base-relative") and "| d.json |" in section[2]
 
