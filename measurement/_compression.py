@@ -567,6 +567,11 @@ def _quantise(lm: Any, proj: _SparseProjection, z: Any, batches: list, cfg: Comp
     quantisation): in phases, the coordinates nearest their level are fixed to it (half, then
     3/4, 7/8, all of them) and the others, still continuous, are trained with the codebook for
     ``qat_steps / 4`` steps to absorb the error; the last phase trains the codebook alone.
+
+    Measured on the calibrated synthetic cells d = 5, 6 at n = 4096 (D = 4096, K = 5, 600
+    steps, from a subspace fine-tune with training error 0.000): straight-through keeps the
+    quantised training error at 0.092 / 0.124, incremental loses far more (0.684 / 0.835);
+    ``"ste"`` is the default.
     """
     import torch
 
