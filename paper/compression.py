@@ -46,7 +46,9 @@ def _attempt(name: str, r: dict, guess_error: float) -> dict:
         "D": cfg["dimension"],
         "K": cfg.get("levels", "–"),
         "subspace steps": cfg.get("steps", "–"),
-        "quantiser × steps": f"{cfg.get('quantiser', 'ste')} × {cfg.get('qat_steps', '–')}",
+        "quantiser × steps": (
+            f"{cfg.get('quantiser', 'ste')} × {cfg.get('qat_steps', '–')} at lr {cfg.get('qat_lr', '–')}"
+        ),
         "base err": res["base_error"],
         "subspace err": res["subspace_error"],
         "quantised err": res["train_error"],
