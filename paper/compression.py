@@ -64,6 +64,11 @@ def _attempt(name: str, r: dict, guess_error: float) -> dict:
     }
 
 
+def _attempts(found: list[tuple[str, dict]], guess_error: float) -> pd.DataFrame:
+    """One row per saved attempt (:func:`_attempt`)."""
+    return pd.DataFrame([_attempt(name, r, guess_error) for name, r in found])
+
+
 def compression_table(
     guess_error: float, records: list[tuple[str, dict]] | None = None, *, logs: bool = True
 ) -> str:
@@ -73,7 +78,7 @@ def compression_table(
     found = _records() if records is None else records
     if not found:
         return ""
-    rows = pd.DataFrame([_attempt(name, r, guess_error) for name, r in found])
+    rows = _attempts(found, guess_error)
     rows["code (nats)"] = rows["code (nats)"].round(0).astype(int)
     rows["code allowed"] = rows["code allowed"].round(0).astype(int)
     rows["non-vacuous"] = rows["non-vacuous"].map({True: "yes", False: "no"})
@@ -96,7 +101,7 @@ def compression_conclusion(
     found = _records() if records is None else records
     if not found:
         return ""
-    rows = pd.DataFrame([_attempt(name, r, guess_error) for name, r in found])
+    rows = _attempts(found, guess_error)
     learnt = rows[rows["subspace err"] <= rows["base err"] - 0.05]
     stuck = sorted(set(rows["D"]) - set(learnt["D"]))
     lines = [
@@ -213,7 +218,7 @@ def compression_summary(guess_error: float, records: list[tuple[str, dict]] | No
     found = _records() if records is None else records
     if not found:
         return ""
-    rows = pd.DataFrame([_attempt(name, r, guess_error) for name, r in found])
+    rows = _attempts(found, guess_error)
     cells = []
     for (d, n), cell in rows.groupby(["d", "n"]):
         best = cell.loc[cell["certificate"].idxmin()]
