@@ -9,7 +9,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from measurement import (
@@ -218,6 +218,7 @@ def test_bad_examples_are_rejected():
     n=st.integers(1, 100_000),
     delta=st.floats(1e-4, 0.5),
 )
+@example(error=0.0, bar=0.9999999999999999, n=1, delta=0.5)  # found by CI: the rounding at 1
 def test_occam_code_allowed_puts_the_certificate_exactly_at_the_bar(error, bar, n, delta):
     from measurement import occam_code_allowed
 
@@ -230,7 +231,9 @@ def test_occam_code_allowed_puts_the_certificate_exactly_at_the_bar(error, bar, 
     at = float(kl_inv_upper(error, (allowed + math.log(1 / delta)) / n))
     assert at == pytest.approx(bar, rel=1e-9, abs=1e-12)
     shorter = float(kl_inv_upper(error, (0.99 * allowed + math.log(1 / delta)) / n))
-    assert shorter <= bar
+    # kl_inv_upper rounds up by at most 2.2e-15 (its documented bound): with a bar within
+    # that of 1 a shorter code's certificate may print as 1.0.
+    assert shorter <= bar + 2.2e-15
 
 
 def test_occam_code_allowed_bad_input():
