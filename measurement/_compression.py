@@ -104,6 +104,10 @@ class CompressionConfig(Config):
         Non-zero entries per row of P (fixed in advance, not paid).
     steps, lr : subspace training: Adam steps on z and their learning rate.
     qat_steps, qat_lr : the quantisation-aware fine-tune of (z, codebook).
+    qat_select_every : int >= 0
+        With ``"ste"``: every this many quantisation-aware steps (and before the first and after
+        the last) the quantised model's training error is measured and the lowest kept; 0 keeps
+        the last. Free in the bound, which holds for every quantised model at once.
     quantiser : {"ste", "incremental"}
         How it quantises (see :func:`_quantise`); the code and the bound do not depend on it.
     full_steps, full_lr : the reference full fine-tune (AdamW on every weight); 0 skips it.
@@ -139,6 +143,12 @@ class CompressionConfig(Config):
     qat_lr: float = config_field(
         1e-3, help="Learning rate of the quantisation-aware fine-tune.", interval=_POSITIVE
     )
+    qat_select_every: int = config_field(
+        0,
+        help="Measure the quantised training error every this many quantisation-aware steps "
+        "and keep the lowest (0: keep the last; 'ste' only).",
+        minimum=0,
+    )
     quantiser: str = config_field(
         "ste",
         help="Quantisation-aware fine-tune: 'ste' (straight-through) or 'incremental' (fix "
@@ -172,6 +182,11 @@ class CompressionConfig(Config):
             grid = getattr(self, name)
             if len(set(grid)) != len(grid):
                 raise InvalidParameterError(f"`{name}` must not repeat a value; got {list(grid)}.")
+        if self.qat_select_every and self.quantiser != "ste":
+            raise InvalidParameterError(
+                f"`qat_select_every` needs quantiser 'ste'; got qat_select_every = "
+                f"{self.qat_select_every} with quantiser {self.quantiser!r}."
+            )
         if self.seed >= self.n_seeds:
             raise InvalidParameterError(
                 f"`seed` must be below n_seeds = {self.n_seeds}; got {self.seed}."
@@ -357,6 +372,10 @@ class CompressionCertificate:
         The same four models' errors on held-out examples, when given.
     seconds : dict
         Wall-clock time of each stage.
+    qat_trace : tuple of (step, training error)
+        The quantised iterates measured during the quantisation-aware fine-tune (empty unless
+        ``qat_select_every``); the one kept is ``qat_kept_step``.
+    qat_kept_step : int or None
     label : str
     loss : str
     """
@@ -379,6 +398,8 @@ class CompressionCertificate:
     level_counts: tuple[int, ...]
     n_parameters: int
     seconds: dict[str, float]
+    qat_trace: tuple[tuple[int, float], ...] = ()
+    qat_kept_step: int | None = None
     label: str = COMPRESSION_LABEL
     loss: str = "0-1 sequence error (greedy decoding reproduces the reference completion)"
 
@@ -432,6 +453,12 @@ class CompressionCertificate:
             lines.append(
                 f"  held-out error (n = {self.n_heldout}): base {pct(h['base'])}  full "
                 f"{pct(h['full'])}  subspace {pct(h['subspace'])}  quantised {pct(h['quantised'])}"
+            )
+        if self.qat_trace:
+            lines.append(
+                f"  quantised training error by quantisation-aware step (kept step "
+                f"{self.qat_kept_step}): "
+                + ", ".join(f"{step}: {100 * err:.1f}%" for step, err in self.qat_trace)
             )
         lines.append("  time: " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items()))
         return "\n".join(lines)
@@ -558,8 +585,22 @@ class _SparseProjection:
 INCREMENTAL_PHASES = (0.5, 0.75, 0.875, 1.0)
 
 
-def _quantise(lm: Any, proj: _SparseProjection, z: Any, batches: list, cfg: CompressionConfig):
-    """Quantise ``z`` to ``cfg.levels`` levels: (float16-rounded codebook, assignments).
+def _quantise(
+    lm: Any,
+    proj: _SparseProjection,
+    z: Any,
+    batches: list,
+    cfg: CompressionConfig,
+    training_error: Any = None,
+) -> tuple[Any, Any, tuple[tuple[int, float], ...], int | None]:
+    """Quantise ``z`` to ``cfg.levels`` levels.
+
+    Returns (float16-rounded codebook, assignments, trace, kept step). With
+    ``cfg.qat_select_every`` and ``training_error`` (a function of (codebook, assignments)),
+    ``"ste"`` measures the quantised model every that many steps, before the first and after the
+    last, and returns the iterate with the lowest training error (the later one on a tie); the
+    trace lists (step, error). Choosing among quantised models by their training error costs
+    nothing in the Occam bound, which holds for every coded model at once.
 
     The codebook starts at the 1-D k-means centres of z. ``"ste"``: z and the codebook are
     trained together for ``qat_steps`` steps, the forward pass using c[a(z)] and the gradient
@@ -582,6 +623,19 @@ def _quantise(lm: Any, proj: _SparseProjection, z: Any, batches: list, cfg: Comp
     def nearest(values: Any, book: Any) -> Any:
         return (values[:, None] - book[None, :]).abs().argmin(dim=1)
 
+    every = cfg.qat_select_every if training_error is not None else 0
+    trace: list[tuple[int, float]] = []
+    kept: list[Any] = []  # [error, step, codebook, assignments] of the best iterate so far
+
+    def measure(step: int) -> None:
+        with torch.no_grad():
+            book = c.detach().half().float()
+            a = nearest(zq.detach(), book)
+            err = float(training_error(book, a))
+        trace.append((step, err))
+        if not kept or err <= kept[0]:
+            kept[:] = [err, step, book, a]
+
     def train(steps: int, offset: int, forward: Any, params: list) -> None:
         opt = torch.optim.Adam(params, lr=cfg.qat_lr)
         for step in range(steps):
@@ -589,6 +643,8 @@ def _quantise(lm: Any, proj: _SparseProjection, z: Any, batches: list, cfg: Comp
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if every and ((step + 1) % every == 0 or step + 1 == steps):
+                measure(step + 1)
 
     if cfg.quantiser == "ste":
 
@@ -597,7 +653,11 @@ def _quantise(lm: Any, proj: _SparseProjection, z: Any, batches: list, cfg: Comp
                 a = nearest(zq, c)
             return c[a] + (zq - zq.detach())
 
+        if every:
+            measure(0)
         train(cfg.qat_steps, 0, ste, [zq, c])
+        if kept:
+            return kept[2], kept[3], tuple(trace), kept[1]
     else:
         fixed = torch.zeros(z.numel(), dtype=torch.bool)
         a_fixed = torch.zeros(z.numel(), dtype=torch.long)
@@ -621,7 +681,7 @@ def _quantise(lm: Any, proj: _SparseProjection, z: Any, batches: list, cfg: Comp
         codebook = c.detach().half().float()
         # "incremental": every coordinate is fixed to a level index by the last phase
         a = nearest(zq.detach(), codebook) if cfg.quantiser == "ste" else a_fixed
-    return codebook, a
+    return codebook, a, (), None
 
 
 def _batches(n: int, batch_size: int, steps: int, seed: int) -> list[list[int]]:
@@ -756,7 +816,23 @@ def compression_certificate(
     )
 
     t0 = time.perf_counter()
-    codebook, a = _quantise(lm, proj, z.detach(), batches, cfg)
+
+    def quantised_training_error(book: Any, assign: Any) -> float:
+        params = proj.params(book[assign])
+        return float(
+            sequence_errors(
+                lm, train, params=params, pad_id=pad_id, batch_size=cfg.eval_batch_size
+            ).mean()
+        )
+
+    codebook, a, qat_trace, qat_kept = _quantise(
+        lm, proj, z.detach(), batches, cfg, quantised_training_error
+    )
+    if qat_trace:
+        say(
+            f"quantisation-aware steps: kept step {qat_kept} of "
+            + ", ".join(f"{step}: {err:.4f}" for step, err in qat_trace)
+        )
     with torch.no_grad():
         q_params = proj.params(codebook[a])
     q_err, q_ho = errors(q_params)
@@ -793,4 +869,6 @@ def compression_certificate(
         level_counts=tuple(int(x) for x in np.bincount(assign, minlength=cfg.levels)),
         n_parameters=proj.n_parameters,
         seconds=seconds,
+        qat_trace=qat_trace,
+        qat_kept_step=qat_kept,
     )

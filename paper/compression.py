@@ -45,9 +45,11 @@ def _attempt(name: str, r: dict, guess_error: float) -> dict:
         "seed": r.get("seed", "–"),
         "D": cfg["dimension"],
         "K": cfg.get("levels", "–"),
+        "P seed": cfg.get("seed", 0),
         "subspace steps": cfg.get("steps", "–"),
         "quantiser × steps": (
             f"{cfg.get('quantiser', 'ste')} × {cfg.get('qat_steps', '–')} at lr {cfg.get('qat_lr', '–')}"
+            + (f", best of every {cfg['qat_select_every']}" if cfg.get("qat_select_every") else "")
         ),
         "base err": res["base_error"],
         "subspace err": res["subspace_error"],
@@ -62,6 +64,16 @@ def _attempt(name: str, r: dict, guess_error: float) -> dict:
         "non-vacuous": r["certificate"] < guess_error,
         "below base": r["certificate"] < r["base_certificate"],
     }
+
+
+def _budget(n: int, seed: object) -> str:
+    """``n = 4096, seed 0`` (the seed left out when the record has none)."""
+    return f"n = {int(n)}" + ("" if seed == "–" else f", seed {seed}")
+
+
+def _cell(d: float, n: int, seed: object) -> str:
+    """``d = 2, n = 4096, seed 0``."""
+    return f"d = {d:g}, {_budget(n, seed)}"
 
 
 def _attempts(found: list[tuple[str, dict]], guess_error: float) -> pd.DataFrame:
@@ -117,7 +129,7 @@ def compression_conclusion(
         f"{len(rows)}; below the base's own certificate (a base-relative certificate that "
         f"fine-tuning helped): {len(below)}; both: {len(good)}."
     )
-    for (d, n), cell in rows.groupby(["d", "n"]):
+    for (d, n, seed), cell in rows.groupby(["d", "n", "seed"]):
         best = cell.loc[cell["certificate"].idxmin()]
         learnt_cell = cell[cell["subspace err"] <= cell["base err"] - 0.05]
         verdict = (
@@ -130,8 +142,8 @@ def compression_conclusion(
             else "neither below guessing nor below the base's"
         )
         text = (
-            f"- d = {d:g}, n = {int(n)} ({len(cell)} attempt{'s' * (len(cell) > 1)}): best "
-            f"certificate "
+            f"- {_cell(d, n, seed)} ({len(cell)} attempt{'s' * (len(cell) > 1)}): "
+            f"best certificate "
             f"{best['certificate']:.3f} (D = {best['D']}, K = {best['K']}) against the base's "
             f"{best['base cert.']:.3f}: {verdict}"
         )
@@ -160,7 +172,7 @@ def _across_difficulty(rows: pd.DataFrame) -> list[str]:
     """Base-relative complexity against difficulty: cells of one budget certified with one
     recipe (D, K, steps, quantiser), at least three difficulties."""
     out = []
-    recipe = ["n", "D", "K", "subspace steps", "quantiser × steps"]
+    recipe = ["n", "seed", "D", "K", "P seed", "subspace steps", "quantiser × steps"]
     for key, group in rows.groupby(recipe):
         per_d = group.groupby("d").agg(
             code=("code (nats)", "mean"),
@@ -169,10 +181,10 @@ def _across_difficulty(rows: pd.DataFrame) -> list[str]:
         )
         if len(per_d) < 3:
             continue
-        n, dim, levels, steps, quant = key
+        n, seed, dim, levels, _, steps, quant = key
         rho = per_d["cert"].corr(pd.Series(per_d.index, index=per_d.index), method="spearman")
         out.append(
-            f"- Across difficulty at n = {int(n)} with one recipe (D = {dim}, K = {levels}, "
+            f"- Across difficulty at {_budget(n, seed)}, with one recipe (D = {dim}, K = {levels}, "
             f"{steps} subspace steps, quantiser {quant}): d = "
             + ", ".join(f"{d:g}" for d in per_d.index)
             + ": code "
@@ -220,14 +232,14 @@ def compression_summary(guess_error: float, records: list[tuple[str, dict]] | No
         return ""
     rows = _attempts(found, guess_error)
     cells = []
-    for (d, n), cell in rows.groupby(["d", "n"]):
+    for (d, n, seed), cell in rows.groupby(["d", "n", "seed"]):
         best = cell.loc[cell["certificate"].idxmin()]
         marks = [
             "below the base's" if best["below base"] else "not below the base's",
             "non-vacuous" if best["non-vacuous"] else "not below guessing",
         ]
         cells.append(
-            f"d = {d:g}, n = {int(n)}: {best['certificate']:.3f} vs the base's "
+            f"{_cell(d, n, seed)}: {best['certificate']:.3f} vs the base's "
             f"{best['base cert.']:.3f} ({', '.join(marks)})"
         )
     return (

@@ -132,14 +132,15 @@ def test_compression_conclusion_follows_the_records(tmp_path, monkeypatch):
 
     from pacbound import kl_inv_upper
 
-    def record(d, n, dim, base_err, sub_err, q_err, nats, base_cert):
+    def record(d, n, dim, base_err, sub_err, q_err, nats, base_cert, **config):
         cert = float(kl_inv_upper(q_err, (nats + math.log(20)) / n))
         return {
             "difficulty": d,
             "n": n,
+            "seed": 0,
             "certificate": cert,
             "base_certificate": base_cert,
-            "config": {"dimension": dim, "levels": 3, "steps": 300, "delta": 0.05},
+            "config": {"dimension": dim, "levels": 3, "steps": 300, "delta": 0.05, **config},
             "result": {
                 "base_error": base_err,
                 "subspace_error": sub_err,
@@ -178,7 +179,10 @@ def test_compression_conclusion_follows_the_records(tmp_path, monkeypatch):
     assert "both: 1" in text and "non-vacuous and below the base's" in text
     summary = compression.compression_summary(guess)
     assert summary.startswith("- Base-relative (compression) certificates, 3 attempts on 2")
-    assert "d = 2, n = 1024: 0." in summary and "(not below the base's, non-vacuous)" in summary
+    assert (
+        "d = 2, n = 1024, seed 0: 0." in summary
+        and "(not below the base's, non-vacuous)" in summary
+    )
     assert "(below the base's, non-vacuous)" in summary  # d.json is the best at d = 4
     # one recipe at three difficulties: the base-relative complexity against d
     (tmp_path / "e.json").write_text(
@@ -190,11 +194,18 @@ def test_compression_conclusion_follows_the_records(tmp_path, monkeypatch):
         )
     )
     text = compression.compression_conclusion(guess)
-    assert "Across difficulty at n = 4096 with one recipe (D = 4096, K = 3" in text
+    assert "Across difficulty at n = 4096, seed 0, with one recipe (D = 4096, K = 3" in text
     assert "quantised training error 0.300 / 0.350 / 0.400" in text
     assert "(Spearman ρ of certificate with d: +1.00)" in text
     section = compression.compression_section(guess)
     assert section[0].startswith("#### Base-relative") and "| d.json |" in section[2]
+    # a second data seed is its own cell; a recipe that keeps the best measured iterate says so
+    seeded = record(4, 4096, 4096, 0.94, 0.0, 0.05, 5000, 0.95, qat_select_every=50)
+    (tmp_path / "f.json").write_text(json.dumps([{**seeded, "seed": 1}]))
+    text = compression.compression_conclusion(guess)
+    assert "- d = 4, n = 4096, seed 1 (1 attempt): best certificate" in text
+    assert "- d = 4, n = 4096, seed 0 (2 attempts)" in text
+    assert ", best of every 50 |" in compression.compression_table(guess)
 
 
 def test_headroom_of_the_cached_base_centred_certificates():

@@ -30,6 +30,15 @@ def sweep_compress(
     lr: float = typer.Option(1e-2, "--lr", help="Learning rate of the subspace training."),
     qat_steps: int = typer.Option(600, "--qat-steps", help="Quantisation-aware steps."),
     qat_lr: float = typer.Option(3e-3, "--qat-lr", help="Quantisation-aware learning rate."),
+    qat_select_every: int = typer.Option(
+        100,
+        "--qat-select-every",
+        help="Measure the quantised training error every this many quantisation-aware steps and "
+        "keep the lowest (free in the bound; 0: keep the last; 'ste' only).",
+    ),
+    projection_seed: int = typer.Option(
+        0, "--projection-seed", help="Seed of the random projection (0 .. 3, paid in the code)."
+    ),
     quantiser: str = typer.Option(
         "ste",
         "--quantiser",
@@ -61,10 +70,12 @@ def sweep_compress(
         cfg = CompressionConfig(
             dimension=dimension,
             levels=levels,
+            seed=projection_seed,
             steps=steps,
             lr=lr,
             qat_steps=qat_steps,
             qat_lr=qat_lr,
+            qat_select_every=qat_select_every if quantiser == "ste" else 0,
             quantiser=quantiser,
             full_steps=full_steps,
         )

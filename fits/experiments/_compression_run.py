@@ -196,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--qat-steps", type=int, default=60)
     p.add_argument("--qat-lr", type=float, default=1e-3)
+    p.add_argument("--qat-select-every", type=int, default=0)
+    p.add_argument("--projection-seed", type=int, default=0)
     p.add_argument("--quantiser", choices=("ste", "incremental"), default="ste")
     p.add_argument("--full-steps", type=int, default=300)
     p.add_argument("--threads", type=int, default=None)
@@ -209,10 +211,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         cfg = CompressionConfig(
             dimension=args.dimension,
             levels=args.levels,
+            seed=args.projection_seed,
             steps=args.steps,
             lr=args.lr,
             qat_steps=args.qat_steps,
             qat_lr=args.qat_lr,
+            qat_select_every=args.qat_select_every,
             quantiser=args.quantiser,
             full_steps=args.full_steps,
         )

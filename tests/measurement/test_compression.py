@@ -176,6 +176,14 @@ def test_compression_certificate_end_to_end(quantiser):
     data = json.loads(json.dumps(cert.to_dict()))
     assert data["code"]["nats"] == pytest.approx(cert.code.nats)
     assert set(data["accuracies"]) == {"base", "full", "subspace", "quantised"}
+    if quantiser == "ste":  # the same run, keeping the best measured quantised iterate
+        picked = compression_certificate(
+            model, train, CompressionConfig(**{**cfg.to_dict(), "qat_select_every": 4})
+        )
+        assert [step for step, _ in picked.qat_trace] == [0, 4, 8, 10]
+        assert picked.train_error == min(err for _, err in picked.qat_trace)
+        assert picked.train_error <= cert.train_error  # the last iterate (step 10) is a candidate
+        assert "kept step" in str(picked)
 
 
 def test_quantisers_without_training_round_to_the_kmeans_levels():
@@ -193,15 +201,53 @@ def test_quantisers_without_training_round_to_the_kmeans_levels():
     centres, _ = kmeans_1d(z.numpy(), 5)
     for quantiser in ("ste", "incremental"):
         cfg = CompressionConfig(dimension=128, levels=5, qat_steps=0, quantiser=quantiser)
-        book, a = _quantise(model, proj, z, batches, cfg)
+        book, a, trace, kept = _quantise(model, proj, z, batches, cfg)
+        assert trace == () and kept is None
         assert torch.equal(book, torch.tensor(centres, dtype=torch.float32).half().float())
         assert np.array_equal(a.numpy(), np.abs(z.numpy()[:, None] - book.numpy()).argmin(1))
     cfg = CompressionConfig(
         dimension=128, levels=5, qat_steps=2 * len(INCREMENTAL_PHASES), quantiser="incremental"
     )
-    book, a = _quantise(model, proj, z, batches, cfg)
+    book, a, _, _ = _quantise(model, proj, z, batches, cfg)
     assert a.shape == (64,) and int(a.min()) >= 0 and int(a.max()) < 5
     assert torch.equal(book, book.half().float())
+
+
+def test_quantisation_keeps_the_measured_iterate_with_the_lowest_error():
+    """With ``qat_select_every`` the quantiser measures the iterates at 0, every k steps and the
+    last, and returns the one its error function ranks lowest (the later on a tie)."""
+    from measurement._compression import _batches, _pad_batch, _quantise
+
+    model = tiny_llama(seed=2)
+    proj = _SparseProjection(model, dimension=64, seed=0, nonzeros=4)
+    z = torch.randn(64, generator=torch.Generator().manual_seed(4))
+    rng = np.random.default_rng(0)
+    prompts = tuple((1, *(int(t) for t in rng.integers(3, 300, size=4))) for _ in range(8))
+    examples = TokenizedExamples(prompts, tuple((7, 2) for _ in prompts))
+    batches = [_pad_batch(examples, rows, 0) for rows in _batches(8, 4, 7, 0)]
+    cfg = CompressionConfig(
+        dimension=128, levels=5, qat_steps=7, qat_lr=0.3, qat_select_every=3, quantiser="ste"
+    )
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def top_level_share(book: torch.Tensor, a: torch.Tensor) -> float:
+        seen.append((book.clone(), a.clone()))
+        return float((a == 4).double().mean())  # a real function of the quantised model
+
+    book, a, trace, kept = _quantise(model, proj, z, batches, cfg, top_level_share)
+    assert [step for step, _ in trace] == [0, 3, 6, 7]
+    errors = [err for _, err in trace]
+    assert len(set(errors)) > 1  # the iterates differ, so the choice is tested
+    best = min(errors)
+    assert kept == max(step for step, err in trace if err == best)
+    index = [step for step, _ in trace].index(kept)
+    assert torch.equal(book, seen[index][0]) and torch.equal(a, seen[index][1])
+    assert top_level_share(book, a) == best
+    # without a function to measure, the last iterate is kept as before
+    _, _, trace, kept = _quantise(model, proj, z, batches, cfg)
+    assert trace == () and kept is None
+    with pytest.raises(InvalidParameterError, match="`qat_select_every` needs quantiser 'ste'"):
+        CompressionConfig(qat_select_every=3, quantiser="incremental")
 
 
 def test_bad_examples_are_rejected():
