@@ -106,8 +106,9 @@ class CompressionConfig(Config):
     qat_steps, qat_lr : the quantisation-aware fine-tune of (z, codebook).
     qat_select_every : int >= 0
         With ``"ste"``: every this many quantisation-aware steps (and before the first and after
-        the last) the quantised model's training error is measured and the lowest kept; 0 keeps
-        the last. Free in the bound, which holds for every quantised model at once.
+        the last) the quantised model is coded and certified, and the iterate with the lowest
+        certificate is kept; 0 keeps the last. Free in the bound, which holds for every coded
+        model at once.
     quantiser : {"ste", "incremental"}
         How it quantises (see :func:`_quantise`); the code and the bound do not depend on it.
     full_steps, full_lr : the reference full fine-tune (AdamW on every weight); 0 skips it.
@@ -145,8 +146,8 @@ class CompressionConfig(Config):
     )
     qat_select_every: int = config_field(
         0,
-        help="Measure the quantised training error every this many quantisation-aware steps "
-        "and keep the lowest (0: keep the last; 'ste' only).",
+        help="Certify the quantised model every this many quantisation-aware steps and keep "
+        "the lowest certificate (0: keep the last; 'ste' only).",
         minimum=0,
     )
     quantiser: str = config_field(
@@ -372,9 +373,9 @@ class CompressionCertificate:
         The same four models' errors on held-out examples, when given.
     seconds : dict
         Wall-clock time of each stage.
-    qat_trace : tuple of (step, training error)
-        The quantised iterates measured during the quantisation-aware fine-tune (empty unless
-        ``qat_select_every``); the one kept is ``qat_kept_step``.
+    qat_trace : tuple of (step, training error, certificate)
+        The quantised iterates certified during the quantisation-aware fine-tune (empty unless
+        ``qat_select_every``); the one kept, the lowest certificate, is ``qat_kept_step``.
     qat_kept_step : int or None
     label : str
     loss : str
@@ -398,7 +399,7 @@ class CompressionCertificate:
     level_counts: tuple[int, ...]
     n_parameters: int
     seconds: dict[str, float]
-    qat_trace: tuple[tuple[int, float], ...] = ()
+    qat_trace: tuple[tuple[int, float, float], ...] = ()
     qat_kept_step: int | None = None
     label: str = COMPRESSION_LABEL
     loss: str = "0-1 sequence error (greedy decoding reproduces the reference completion)"
@@ -456,9 +457,9 @@ class CompressionCertificate:
             )
         if self.qat_trace:
             lines.append(
-                f"  quantised training error by quantisation-aware step (kept step "
+                f"  quantisation-aware steps, training error / certificate (kept step "
                 f"{self.qat_kept_step}): "
-                + ", ".join(f"{step}: {100 * err:.1f}%" for step, err in self.qat_trace)
+                + ", ".join(f"{s}: {100 * e:.1f}% / {b:.3f}" for s, e, b in self.qat_trace)
             )
         lines.append("  time: " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items()))
         return "\n".join(lines)
@@ -591,16 +592,16 @@ def _quantise(
     z: Any,
     batches: list,
     cfg: CompressionConfig,
-    training_error: Any = None,
-) -> tuple[Any, Any, tuple[tuple[int, float], ...], int | None]:
+    certify: Any = None,
+) -> tuple[Any, Any, tuple[tuple[int, float, float], ...], int | None]:
     """Quantise ``z`` to ``cfg.levels`` levels.
 
     Returns (float16-rounded codebook, assignments, trace, kept step). With
-    ``cfg.qat_select_every`` and ``training_error`` (a function of (codebook, assignments)),
-    ``"ste"`` measures the quantised model every that many steps, before the first and after the
-    last, and returns the iterate with the lowest training error (the later one on a tie); the
-    trace lists (step, error). Choosing among quantised models by their training error costs
-    nothing in the Occam bound, which holds for every coded model at once.
+    ``cfg.qat_select_every`` and ``certify`` (a function of (codebook, assignments) returning
+    (training error, certificate)), ``"ste"`` certifies the quantised model every that many steps,
+    before the first and after the last, and returns the iterate with the lowest certificate (the
+    later one on a tie); the trace lists (step, error, certificate). Choosing among coded models
+    by their certificates costs nothing in the Occam bound, which holds for all of them at once.
 
     The codebook starts at the 1-D k-means centres of z. ``"ste"``: z and the codebook are
     trained together for ``qat_steps`` steps, the forward pass using c[a(z)] and the gradient
@@ -623,18 +624,18 @@ def _quantise(
     def nearest(values: Any, book: Any) -> Any:
         return (values[:, None] - book[None, :]).abs().argmin(dim=1)
 
-    every = cfg.qat_select_every if training_error is not None else 0
-    trace: list[tuple[int, float]] = []
-    kept: list[Any] = []  # [error, step, codebook, assignments] of the best iterate so far
+    every = cfg.qat_select_every if certify is not None else 0
+    trace: list[tuple[int, float, float]] = []
+    kept: list[Any] = []  # [certificate, step, codebook, assignments] of the best iterate so far
 
     def measure(step: int) -> None:
         with torch.no_grad():
             book = c.detach().half().float()
             a = nearest(zq.detach(), book)
-            err = float(training_error(book, a))
-        trace.append((step, err))
-        if not kept or err <= kept[0]:
-            kept[:] = [err, step, book, a]
+            err, bound = (float(x) for x in certify(book, a))
+        trace.append((step, err, bound))
+        if not kept or bound <= kept[0]:
+            kept[:] = [bound, step, book, a]
 
     def train(steps: int, offset: int, forward: Any, params: list) -> None:
         opt = torch.optim.Adam(params, lr=cfg.qat_lr)
@@ -817,21 +818,26 @@ def compression_certificate(
 
     t0 = time.perf_counter()
 
-    def quantised_training_error(book: Any, assign: Any) -> float:
-        params = proj.params(book[assign])
-        return float(
+    def certify(book: Any, assign: Any) -> tuple[float, float]:
+        err = float(
             sequence_errors(
-                lm, train, params=params, pad_id=pad_id, batch_size=cfg.eval_batch_size
+                lm,
+                train,
+                params=proj.params(book[assign]),
+                pad_id=pad_id,
+                batch_size=cfg.eval_batch_size,
             ).mean()
         )
+        nats = code_length(
+            assign.numpy().astype(np.int64), cfg.levels, hyperparameter_bits=cfg.hyperparameter_bits
+        ).nats
+        return err, float(kl_inv_upper(err, (nats + math.log(1.0 / cfg.delta)) / n))
 
-    codebook, a, qat_trace, qat_kept = _quantise(
-        lm, proj, z.detach(), batches, cfg, quantised_training_error
-    )
+    codebook, a, qat_trace, qat_kept = _quantise(lm, proj, z.detach(), batches, cfg, certify)
     if qat_trace:
         say(
-            f"quantisation-aware steps: kept step {qat_kept} of "
-            + ", ".join(f"{step}: {err:.4f}" for step, err in qat_trace)
+            f"quantisation-aware steps (error / certificate): kept step {qat_kept} of "
+            + ", ".join(f"{s}: {e:.4f} / {b:.4f}" for s, e, b in qat_trace)
         )
     with torch.no_grad():
         q_params = proj.params(codebook[a])

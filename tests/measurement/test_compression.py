@@ -180,9 +180,11 @@ def test_compression_certificate_end_to_end(quantiser):
         picked = compression_certificate(
             model, train, CompressionConfig(**{**cfg.to_dict(), "qat_select_every": 4})
         )
-        assert [step for step, _ in picked.qat_trace] == [0, 4, 8, 10]
-        assert picked.train_error == min(err for _, err in picked.qat_trace)
-        assert picked.train_error <= cert.train_error  # the last iterate (step 10) is a candidate
+        assert [step for step, _, _ in picked.qat_trace] == [0, 4, 8, 10]
+        assert picked.bound == min(bound for _, _, bound in picked.qat_trace)
+        assert picked.bound <= cert.bound  # the last iterate (step 10) is a candidate
+        kept = dict((s, (e, b)) for s, e, b in picked.qat_trace)[picked.qat_kept_step]
+        assert kept == (picked.train_error, picked.bound)
         assert "kept step" in str(picked)
 
 
@@ -214,8 +216,8 @@ def test_quantisers_without_training_round_to_the_kmeans_levels():
 
 
 def test_quantisation_keeps_the_measured_iterate_with_the_lowest_error():
-    """With ``qat_select_every`` the quantiser measures the iterates at 0, every k steps and the
-    last, and returns the one its error function ranks lowest (the later on a tie)."""
+    """With ``qat_select_every`` the quantiser certifies the iterates at 0, every k steps and the
+    last, and returns the one with the lowest certificate (the later on a tie)."""
     from measurement._compression import _batches, _pad_batch, _quantise
 
     model = tiny_llama(seed=2)
@@ -230,19 +232,20 @@ def test_quantisation_keeps_the_measured_iterate_with_the_lowest_error():
     )
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
 
-    def top_level_share(book: torch.Tensor, a: torch.Tensor) -> float:
+    def top_level_share(book: torch.Tensor, a: torch.Tensor) -> tuple[float, float]:
         seen.append((book.clone(), a.clone()))
-        return float((a == 4).double().mean())  # a real function of the quantised model
+        share = float((a == 4).double().mean())  # real functions of the quantised model
+        return 1.0 - share, share
 
     book, a, trace, kept = _quantise(model, proj, z, batches, cfg, top_level_share)
-    assert [step for step, _ in trace] == [0, 3, 6, 7]
-    errors = [err for _, err in trace]
-    assert len(set(errors)) > 1  # the iterates differ, so the choice is tested
-    best = min(errors)
-    assert kept == max(step for step, err in trace if err == best)
-    index = [step for step, _ in trace].index(kept)
+    assert [step for step, _, _ in trace] == [0, 3, 6, 7]
+    bounds = [bound for _, _, bound in trace]
+    assert len(set(bounds)) > 1  # the iterates differ, so the choice is tested
+    best = min(bounds)
+    assert kept == max(step for step, _, bound in trace if bound == best)
+    index = [step for step, _, _ in trace].index(kept)
     assert torch.equal(book, seen[index][0]) and torch.equal(a, seen[index][1])
-    assert top_level_share(book, a) == best
+    assert top_level_share(book, a) == (1.0 - best, best)
     # without a function to measure, the last iterate is kept as before
     _, _, trace, kept = _quantise(model, proj, z, batches, cfg)
     assert trace == () and kept is None
