@@ -226,5 +226,6 @@ def certificate_section(pooled: dict) -> str:
             md_table(dstar, ".3g"),
             f"![certificates, {name}](figures/certificates_{name}.png)",
         ]
-    parts += compression_section(first.guess_error)
+    runs = pd.concat([pd.DataFrame(list(res.records)) for res in pooled.values()])
+    parts += compression_section(first.guess_error, runs)
     return "\n\n".join(parts)

@@ -201,11 +201,37 @@ def test_compression_conclusion_follows_the_records(tmp_path, monkeypatch):
     assert section[0].startswith("#### Base-relative") and "| d.json |" in section[2]
     # a second data seed is its own cell; a recipe that keeps the best measured iterate says so
     seeded = record(4, 4096, 4096, 0.94, 0.0, 0.05, 5000, 0.95, qat_select_every=50)
+    seeded["result"]["qat_trace"] = [[0, 0.9, 0.99], [50, 0.05, 0.7]]
     (tmp_path / "f.json").write_text(json.dumps([{**seeded, "seed": 1}]))
     text = compression.compression_conclusion(guess)
     assert "- d = 4, n = 4096, seed 1 (1 attempt): best certificate" in text
     assert "- d = 4, n = 4096, seed 0 (2 attempts)" in text
-    assert ", best of every 50 |" in compression.compression_table(guess)
+    assert ", lowest certificate of every 50 |" in compression.compression_table(guess)
+    # the goal: every run that beats the base has a non-vacuous base-relative certificate
+    import pandas as pd
+
+    runs = pd.DataFrame(
+        {
+            "difficulty": [4.0, 4.0, 2.0, 2.0],
+            "n": [4096, 4096, 64, 256],
+            "seed": [1, 1, 0, 0],
+            "budget_mode": ["epochs", "steps", "epochs", "epochs"],
+            "held_out_error": [0.01, 0.3, 0.5, 0.2],
+            "base_held_out_error": [0.95, 0.95, 0.4, 0.3],
+        }
+    )
+    goal = compression.compression_goal(runs, guess)
+    assert "**not met**. The fine-tune's held-out error is below the base's in 3 of 4 runs" in goal
+    assert (
+        "below guessing for 2 of them, tried but not below guessing for 0, not tried for 1 (1 at n = 256)"
+        in goal
+    )
+    assert f"{256 * math.log(7) - math.log(20):,.0f} at n = 256" in goal
+    met = compression.compression_goal(runs.iloc[:2], guess)
+    assert (
+        met.startswith("- Goal *a base-relative certificate non-vacuous wherever")
+        and "**met**" in met
+    )
 
 
 def test_headroom_of_the_cached_base_centred_certificates():
