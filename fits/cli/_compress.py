@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from fits.cli._sweep import sweep_app
+from pacbound.exceptions import InvalidParameterError
 from pacbound.support import check_output_path, print_json, user_errors
 
 
@@ -49,12 +50,16 @@ def sweep_compress(
     ),
     heldout: int = typer.Option(1024, "--heldout", help="Fresh rows for held-out errors."),
     threads: int = typer.Option(1, "--threads", help="torch threads."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Start afresh even if --out holds finished cells."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the records as JSON."),
 ) -> None:
     """A compression (Occam) certificate of a sweep cell, relative to the base (the paper's complexity).
 
     The cell's n training rows (difficulty d, seed) train a D-dimensional random subspace around the sweep's base; the coordinates are quantised to K levels and arithmetic-coded, and the certificate is kl^-1(training error of the quantised model, (code length + ln 1/delta) / n): no Monte Carlo, no data-dependent prior. Reported beside it: the base's own certificate on the same rows (0 bits), held-out errors on fresh rows of D_train(d), and the code a certificate below the guessing error would allow. Minutes to tens of minutes on a CPU (D = 2048, 3000 steps, n = 4096: about 15 min on one core).
+
+    Each cell's record is added to --out (atomically) as soon as it is done; a rerun with the same options keeps the finished cells of --out and computes only the others (--overwrite starts afresh).
 
     Example: tradeoff sweep compress runs/ --d 4 --n 4096 --seed 0 --dimension 4096 --out c.json
     """
@@ -63,6 +68,7 @@ def sweep_compress(
         import torch
 
         from fits.experiments import compression_run
+        from fits.experiments._compression_run import sweep_difficulties
         from measurement import CompressionConfig
         from pacbound.support import atomic_path
 
@@ -80,11 +86,19 @@ def sweep_compress(
             full_steps=full_steps,
         )
         say = (lambda _msg: None) if as_json else (lambda msg: print(msg, file=sys.stderr))
-        records = compression_run(
-            d, n, heldout=heldout, data_seed=seed, config=cfg, sweep=sweep, log=say
-        )
-        with atomic_path(out) as tmp:
-            Path(tmp).write_text(json.dumps(records, indent=2))
+        sweep_difficulties(sweep, d)  # every cell is known before the first is computed
+        key = {"n": n, "seed": seed, "sweep": str(sweep), "config": cfg.to_dict()}
+        records = [] if overwrite else _finished_cells(out, key)
+        for difficulty in d:
+            if any(r["difficulty"] == float(difficulty) for r in records):
+                say(f"[d={difficulty:g}] finished in {out}: kept")
+                continue
+            records += compression_run(
+                [difficulty], n, heldout=heldout, data_seed=seed, config=cfg, sweep=sweep, log=say
+            )
+            with atomic_path(out) as tmp:
+                Path(tmp).write_text(json.dumps(records, indent=2))
+        records = [r for difficulty in d for r in records if r["difficulty"] == float(difficulty)]
         if as_json:
             print_json(records)
         else:
@@ -93,3 +107,31 @@ def sweep_compress(
                     f"d = {r['difficulty']:g}, n = {r['n']}: certificate {r['certificate']:.4f} "
                     f"(base {r['base_certificate']:.4f}); written to {out}"
                 )
+
+
+def _finished_cells(out: Path, key: dict) -> list[dict]:
+    """The records of ``out``, all made with the cell options ``key`` (n, seed, sweep, config);
+    none when ``out`` does not exist. A file that is not such a record list, or that holds a
+    record made with other options, is refused (it would be overwritten)."""
+    if not out.exists():
+        return []
+    try:
+        records = json.loads(out.read_text(encoding="utf-8"))
+        if not isinstance(records, list) or not all(
+            isinstance(r, dict) and "difficulty" in r and "config" in r for r in records
+        ):
+            raise ValueError("not a list of compression records")
+    except ValueError as exc:
+        raise InvalidParameterError(
+            f"`--out` {out} exists and is not a file of `tradeoff sweep compress` records "
+            f"({exc}); pass --overwrite to replace it, or choose another file."
+        ) from None
+    wanted = json.loads(json.dumps(key))
+    other = [r for r in records if any(r.get(k) != v for k, v in wanted.items())]
+    if other:
+        raise InvalidParameterError(
+            f"`--out` {out} holds {len(other)} record(s) made with other options (n, seed, sweep "
+            "or the compression settings differ); pass --overwrite to replace them, or choose "
+            "another file."
+        )
+    return records

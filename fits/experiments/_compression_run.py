@@ -103,6 +103,21 @@ def _record(d: float, n: int, cert: Any, seconds: float, cfg: Any, **extra: Any)
     }
 
 
+def sweep_difficulties(sweep: str | Path, difficulties: Sequence[float]) -> dict[float, Any]:
+    """The sweep's difficulty objects of ``difficulties`` by value; a value the sweep does not
+    have is refused (before any work is done)."""
+    from fits.sweep._runner import load_plan
+    from fits.sweep._tasks import make_task
+
+    by_value = {float(diff.value): diff for diff in make_task(load_plan(sweep).spec).difficulties()}
+    for d in difficulties:
+        if float(d) not in by_value:
+            raise InvalidParameterError(
+                f"`d` must be one of the sweep's difficulties {sorted(by_value)}; got {d!r}."
+            )
+    return {float(d): by_value[float(d)] for d in difficulties}
+
+
 def _sweep_cells(
     sweep: str | Path,
     difficulties: Sequence[float],
@@ -132,14 +147,10 @@ def _sweep_cells(
     folder = resolve_base(spec)
     tok = load_tokenizer(folder)
     cfg = config or CompressionConfig()
-    by_value = {float(diff.value): diff for diff in task.difficulties()}
+    by_value = sweep_difficulties(sweep, difficulties)
     out = []
     for d in difficulties:
-        diff = by_value.get(float(d))
-        if diff is None:
-            raise InvalidParameterError(
-                f"`d` must be one of the sweep's difficulties {sorted(by_value)}; got {d!r}."
-            )
+        diff = by_value[float(d)]
 
         def examples(records: list) -> Any:
             return TokenizedExamples(*map(tuple, encode_records(tok, records, chat=task.chat)))

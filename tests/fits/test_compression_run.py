@@ -115,16 +115,36 @@ def test_compression_run_on_a_sweep_cell(tmp_path):
     out = tmp_path / "c.json"
     args = ["sweep", "compress", str(folder), "--d", "4", "--n", "8", "--seed", "1"]
     small = ["--dimension", "128", "--levels", "3", "--steps", "1", "--qat-steps", "1"]
-    res = runner.invoke(app, [*args, *small, "--heldout", "6", "--out", str(out)])
+    last = ["--qat-select-every", "0", "--heldout", "6", "--out", str(out)]
+    res = runner.invoke(app, [*args, *small, *last])
     assert res.exit_code == 0, res.output
     (saved,) = json.loads(out.read_text())
     assert saved["certificate"] == pytest.approx(rec["certificate"])  # same rows, same seeds
     assert f"d = 4, n = 8: certificate {saved['certificate']:.4f}" in res.stdout
+    # a rerun keeps the finished cell and computes only the new one, in the order asked
+    before = out.read_text()
+    res = runner.invoke(app, [*args, "--d", "2", *small, *last])
+    assert res.exit_code == 0, res.output
+    assert "[d=4] finished in" in res.output and "[d=2] base:" in res.output
+    assert "[d=4] base:" not in res.output
+    first, second = json.loads(out.read_text())
+    assert first == json.loads(before)[0] and second["difficulty"] == 2.0
+    # records made with other settings are not silently replaced
+    res = runner.invoke(app, [*args, *small, "--qat-select-every", "1", "--out", str(out)])
+    assert res.exit_code == 2 and "holds 2 record(s) made with other options" in res.output
+    assert "Traceback" not in res.output
+    # keeping the certified best of the quantised iterates (the default) is never worse
+    res = runner.invoke(app, [*args, *small, "--heldout", "6", "--out", str(out), "--overwrite"])
+    assert res.exit_code == 0, res.output
+    (picked,) = json.loads(out.read_text())
+    assert picked["certificate"] <= saved["certificate"]
+    assert [step for step, _, _ in picked["result"]["qat_trace"]] == [0, 1]
     # bad input: one line, exit 2, nothing written
     bad = tmp_path / "bad.json"
     for extra, expected in (
         (["--d", "3"], "one of the sweep's difficulties"),
         (["--dimension", "100"], "`dimension` must be on its grid"),
+        (["--projection-seed", "4"], "`seed` must be below n_seeds = 4"),
     ):
         res = runner.invoke(app, [*args, *small, *extra, "--out", str(bad)])
         assert res.exit_code == 2 and expected in res.output, res.output
