@@ -14,6 +14,11 @@ and ``s`` holds, per tensor, the RMS of the base tensor (the global RMS for a te
 codebook is initialised by 1-D k-means on z and learnt jointly with z during a short
 quantisation-aware fine-tune (straight-through: the forward pass uses c[a(z)], the nearest level
 of each coordinate; the gradient reaches both z and c). The final codebook is rounded to float16.
+With ``qat_select_every`` = k the quantised model is coded and certified every k steps of that
+fine-tune (and before and after it) and the iterate with the lowest certificate is kept: the
+bound below holds for every coded model at once, so choosing among them by their certificates
+costs nothing. (On the calibrated cell d = 5, n = 4096 the quantised training error moves
+between 0.04 and 0.26 from one 50-step iterate to the next.)
 
 Code length L(h) of the quantised fine-tune h given the base (a prefix code fixed before seeing
 the data, so Σ_h 2^{-L(h)} ≤ 1):
