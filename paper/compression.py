@@ -23,6 +23,8 @@ from tables import md_table
 from measurement import occam_code_allowed
 
 COMPRESSION = RESULTS / "compression-calibrated"
+SUMMARY_CELLS = 8
+"""Up to this many cells, the summary line lists each; beyond, it counts them."""
 
 
 def _records() -> list[tuple[str, dict]]:
@@ -290,7 +292,8 @@ def compression_section(guess_error: float, runs: pd.DataFrame | None = None) ->
 
 
 def compression_summary(guess_error: float, records: list[tuple[str, dict]] | None = None) -> str:
-    """One summary line: the best base-relative (compression) certificate per cell tried."""
+    """One summary line: the best base-relative (compression) certificate per cell tried (with
+    more than :data:`SUMMARY_CELLS` cells: the counts, and the cells not below guessing)."""
     found = _records() if records is None else records
     if not found:
         return ""
@@ -303,10 +306,23 @@ def compression_summary(guess_error: float, records: list[tuple[str, dict]] | No
             "non-vacuous" if best["non-vacuous"] else "not below guessing",
         ]
         cells.append(
-            f"{_cell(d, n, seed)}: {best['certificate']:.3f} vs the base's "
-            f"{best['base cert.']:.3f} ({', '.join(marks)})"
+            (
+                f"{_cell(d, n, seed)}: {best['certificate']:.3f} vs the base's "
+                f"{best['base cert.']:.3f} ({', '.join(marks)})",
+                bool(best["non-vacuous"]),
+                bool(best["below base"]),
+            )
         )
-    return (
+    head = (
         f"- Base-relative (compression) certificates, {len(rows)} attempts on {len(cells)} "
-        f"calibrated cells (best per cell): " + "; ".join(cells) + "."
+        f"calibrated cells (best per cell)"
+    )
+    if len(cells) <= SUMMARY_CELLS:
+        return head + ": " + "; ".join(text for text, _, _ in cells) + "."
+    vacuous = [text for text, ok, _ in cells if not ok]
+    return (
+        head + f": below guessing in {sum(ok for _, ok, _ in cells)} of {len(cells)} cells, below "
+        f"the base's own certificate in {sum(below for _, _, below in cells)}"
+        + (f"; not below guessing: {'; '.join(vacuous)}" if vacuous else "")
+        + " (every cell in section 6)."
     )

@@ -227,6 +227,10 @@ def test_compression_conclusion_follows_the_records(tmp_path, monkeypatch):
         in goal
     )
     assert f"{256 * math.log(7) - math.log(20):,.0f} at n = 256" in goal
+    monkeypatch.setattr(compression, "SUMMARY_CELLS", 2)  # 5 cells: counted, not listed
+    summary = compression.compression_summary(guess)
+    assert "6 attempts on 5 calibrated cells (best per cell): below guessing in 3 of 5" in summary
+    assert "not below guessing: d = 5, n = 4096, seed 0: 0." in summary
     met = compression.compression_goal(runs.iloc[:2], guess)
     assert (
         met.startswith("- Goal *a base-relative certificate non-vacuous wherever")
