@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from measurement._subspace_cache import load_subspace, save_subspace, subspace_key
 from pacbound.exceptions import InvalidParameterError
 from pacbound.support import Config, Interval, config_field
 
@@ -720,6 +721,7 @@ def compression_certificate(
     heldout: TokenizedExamples | tuple | None = None,
     pad_id: int | None = None,
     log: Any = None,
+    subspace_cache: str | Path | None = None,
 ) -> CompressionCertificate:
     """Train in a random subspace around the base, quantise, code, and certify (see module doc).
 
@@ -736,6 +738,10 @@ def compression_certificate(
         Padding token (default the model config's ``pad_token_id``, else 0).
     log : callable, optional
         Called with one progress line per stage.
+    subspace_cache : str or Path, optional
+        A folder where the trained subspace coordinates are saved, and reused by a later
+        attempt with the same base, examples and subspace settings (see
+        :mod:`measurement._subspace_cache`); the certificate does not depend on it.
 
     Returns
     -------
@@ -806,17 +812,29 @@ def compression_certificate(
     # every parameter is replaced through functional_call (tied ones too), so the gradient
     # reaches z only and the base model's tensors are never modified
     proj = _SparseProjection(lm, cfg.dimension, cfg.seed, cfg.nonzeros)
-    z = torch.zeros(cfg.dimension, requires_grad=True)
-    opt = torch.optim.Adam([z], lr=cfg.lr)
-    for step in range(cfg.steps):
-        loss = _nll(lm, proj.params(z), batches[step])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    key = cached = None
+    if subspace_cache is not None:
+        key = subspace_key(cfg, train.prompts, train.completions, proj.base)
+        cached = load_subspace(subspace_cache, key)
+    if cached is not None:
+        z, trained_in = cached
+        say(f"subspace: z reused from {subspace_cache} (trained in {trained_in:.0f} s)")
+    else:
+        z = torch.zeros(cfg.dimension, requires_grad=True)
+        opt = torch.optim.Adam([z], lr=cfg.lr)
+        for step in range(cfg.steps):
+            loss = _nll(lm, proj.params(z), batches[step])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if key is not None:
+            save_subspace(subspace_cache, key, z, time.perf_counter() - t0)
     with torch.no_grad():
         sub_params = proj.params(z.detach())
     sub_err, sub_ho = errors(sub_params)
-    seconds["subspace training"] = time.perf_counter() - t0
+    seconds["subspace training" if cached is None else "subspace (cached)"] = (
+        time.perf_counter() - t0
+    )
     say(
         f"subspace: train error {sub_err:.4f}, held-out {sub_ho}, |z| {float(z.detach().norm()):.3f}"
     )

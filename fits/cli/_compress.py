@@ -49,6 +49,12 @@ def sweep_compress(
         0, "--full-steps", help="Steps of a reference full fine-tune (0: skip; the run is one)."
     ),
     heldout: int = typer.Option(1024, "--heldout", help="Fresh rows for held-out errors."),
+    subspace_cache: Path | None = typer.Option(
+        None,
+        "--subspace-cache",
+        help="Folder where the trained subspace is saved and reused by a later attempt with the "
+        "same cell and subspace settings (e.g. other --levels or --qat-*): most of the time.",
+    ),
     threads: int = typer.Option(1, "--threads", help="torch threads."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Start afresh even if --out holds finished cells."
@@ -94,7 +100,14 @@ def sweep_compress(
                 say(f"[d={difficulty:g}] finished in {out}: kept")
                 continue
             records += compression_run(
-                [difficulty], n, heldout=heldout, data_seed=seed, config=cfg, sweep=sweep, log=say
+                [difficulty],
+                n,
+                heldout=heldout,
+                data_seed=seed,
+                config=cfg,
+                sweep=sweep,
+                log=say,
+                subspace_cache=subspace_cache,
             )
             with atomic_path(out) as tmp:
                 Path(tmp).write_text(json.dumps(records, indent=2))

@@ -44,6 +44,7 @@ def compression_run(
     base: str | Path | None = None,
     sweep: str | Path | None = None,
     log: Any = print,
+    subspace_cache: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """Certify one compressed fine-tune per difficulty; return one record per d.
 
@@ -52,7 +53,7 @@ def compression_run(
     data are the sweep's run (d, n, seed ``data_seed``) and its base is the base.
     """
     if sweep is not None:
-        return _sweep_cells(sweep, difficulties, n, heldout, data_seed, config, log)
+        return _sweep_cells(sweep, difficulties, n, heldout, data_seed, config, log, subspace_cache)
     from measurement import (
         CompressionConfig,
         TokenizedExamples,
@@ -83,6 +84,7 @@ def compression_run(
             heldout=TokenizedExamples(*map(tuple, encode_problems(tok, fresh))),
             pad_id=tok.pad_token_id,
             log=lambda msg, d=d: log(f"[d={d:g}] {msg}"),
+            subspace_cache=subspace_cache,
         )
         log(str(cert))
         out.append(_record(d, n, cert, time.perf_counter() - t0, cfg))
@@ -126,6 +128,7 @@ def _sweep_cells(
     seed: int,
     config: Any,
     log: Any,
+    subspace_cache: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`compression_run` on the cells (d, n, ``seed``) of a sweep folder."""
     from fits.experiments._certify_sweep import HELD_OUT_SEED
@@ -165,6 +168,7 @@ def _sweep_cells(
             heldout=fresh,
             pad_id=tok.pad_token_id,
             log=lambda msg, d=d: log(f"[d={d:g}] {msg}"),
+            subspace_cache=subspace_cache,
         )
         log(str(cert))
         allowed = occam_code_allowed(cert.train_error, guess, n, cfg.delta)

@@ -134,8 +134,12 @@ def test_compression_run_on_a_sweep_cell(tmp_path):
     assert res.exit_code == 2 and "holds 2 record(s) made with other options" in res.output
     assert "Traceback" not in res.output
     # keeping the certified best of the quantised iterates (the default) is never worse
-    res = runner.invoke(app, [*args, *small, "--heldout", "6", "--out", str(out), "--overwrite"])
+    cache = ["--subspace-cache", str(tmp_path / "zc")]
+    res = runner.invoke(
+        app, [*args, *small, *cache, "--heldout", "6", "--out", str(out), "--overwrite"]
+    )
     assert res.exit_code == 0, res.output
+    assert len(list((tmp_path / "zc").glob("subspace-*.pt"))) == 1
     (picked,) = json.loads(out.read_text())
     assert picked["certificate"] <= saved["certificate"]
     assert [step for step, _, _ in picked["result"]["qat_trace"]] == [0, 1]

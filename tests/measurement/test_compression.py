@@ -253,6 +253,53 @@ def test_quantisation_keeps_the_measured_iterate_with_the_lowest_error():
         CompressionConfig(qat_select_every=3, quantiser="incremental")
 
 
+def test_subspace_cache_reuses_the_trained_coordinates(tmp_path):
+    """A second attempt with the same base, rows and subspace settings reuses z (same
+    certificate, no training); other subspace settings or rows train afresh."""
+    model = tiny_llama(seed=3)
+    rng = np.random.default_rng(1)
+    prompts = [(1, *(int(t) for t in rng.integers(3, 300, size=4))) for _ in range(16)]
+    train = TokenizedExamples(tuple(prompts), tuple((7, 2) for _ in prompts))
+    small = dict(
+        dimension=32, levels=3, dimension_grid=(16, 32), levels_grid=(3, 5), n_seeds=1,
+        steps=60, lr=0.3, qat_steps=4, qat_lr=0.01, full_steps=0, batch_size=8,
+    )  # fmt: skip
+    cache = tmp_path / "cache"
+    first_lines: list[str] = []
+    first = compression_certificate(
+        model, train, CompressionConfig(**small), subspace_cache=cache, log=first_lines.append
+    )
+    assert len(list(cache.glob("subspace-*.pt"))) == 1
+    assert not any("reused" in line for line in first_lines)
+    lines: list[str] = []
+    again = compression_certificate(
+        model,
+        train,
+        CompressionConfig(**small),
+        subspace_cache=cache,
+        log=lines.append,
+    )
+    assert any("z reused from" in line for line in lines)
+    assert "subspace (cached)" in again.seconds and "subspace training" not in again.seconds
+    assert again.subspace_error == first.subspace_error and again.bound == first.bound
+    # quantisation settings do not matter; subspace settings and rows do
+    other_levels = compression_certificate(
+        model, train, CompressionConfig(**{**small, "levels": 5}), subspace_cache=cache
+    )
+    assert other_levels.subspace_error == first.subspace_error
+    compression_certificate(
+        model, train, CompressionConfig(**{**small, "steps": 30}), subspace_cache=cache
+    )
+    fewer = TokenizedExamples(train.prompts[:8], train.completions[:8])
+    compression_certificate(model, fewer, CompressionConfig(**small), subspace_cache=cache)
+    assert len(list(cache.glob("subspace-*.pt"))) == 3
+    # a damaged file is named, not guessed around
+    for path in cache.glob("subspace-*.pt"):
+        path.write_bytes(b"not a torch file")
+    with pytest.raises(InvalidParameterError, match="cannot be read"):
+        compression_certificate(model, train, CompressionConfig(**small), subspace_cache=cache)
+
+
 def test_bad_examples_are_rejected():
     with pytest.raises(InvalidParameterError, match="same length"):
         TokenizedExamples(((1, 2),), ())
