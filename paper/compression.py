@@ -283,8 +283,11 @@ def compression_section(guess_error: float, runs: pd.DataFrame | None = None) ->
         "on the run's own n training rows. *Code allowed* is the longest code whose "
         f"certificate would be below the guessing error {guess_error:.3f} at that training "
         "error. The bound holds for every quantised model at once (its code is fixed in "
-        "advance), so the best of several attempts on a cell is certified at no extra cost. "
-        "Every attempt made:",
+        "advance), so the best of several attempts on a cell is certified at no extra cost; "
+        "for the same reason, attempts marked *lowest certificate of every k* certify the "
+        "quantised model every k quantisation-aware steps and keep the lowest (its training "
+        "error moves by several points from one such iterate to the next). The rows of a cell "
+        "(d, n, seed) are the same in both calibrated sweeps. Every attempt made:",
         compression_table(guess_error, found),
         compression_conclusion(guess_error, found)
         + ("" if runs is None else "\n" + compression_goal(runs, guess_error, found)),
