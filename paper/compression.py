@@ -114,7 +114,12 @@ def compression_table(
         if path.with_suffix(".json").is_file():
             continue
         text = path.read_text(encoding="utf-8").strip().splitlines()
-        lines.append(f"- {path.stem} (stopped after the subspace stage): " + "; ".join(text) + ".")
+        stage = (
+            "after the subspace stage"
+            if any("subspace:" in line for line in text)
+            else "before its subspace training ended"
+        )
+        lines.append(f"- {path.stem} (stopped {stage}, no record): " + "; ".join(text) + ".")
     return "\n\n".join(lines)
 
 

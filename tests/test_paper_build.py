@@ -170,7 +170,12 @@ def test_compression_conclusion_follows_the_records(tmp_path, monkeypatch):
     allowed = 4096 * float(kl_bernoulli(0.30, guess)) - math.log(20)
     assert f"codes 5958 nats where its quantised training error 0.300 allows {allowed:.0f}" in text
     table = compression.compression_table(guess)
-    assert "| b.json | 4 | 4096 |" in table and "c (stopped after the subspace stage)" in table
+    assert "| b.json | 4 | 4096 |" in table
+    assert "c (stopped before its subspace training ended, no record)" in table
+    (tmp_path / "c.log").write_text(
+        "[d=4] base: train error 0.94\n[d=4] subspace: train error 0.2\n"
+    )
+    assert "c (stopped after the subspace stage, no record)" in compression.compression_table(guess)
     # an attempt whose certificate is below both guessing and the base's
     (tmp_path / "d.json").write_text(
         json.dumps([record(4, 4096, 2048, 0.94, 0.1, 0.12, 2000, 0.95)])
