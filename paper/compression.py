@@ -231,11 +231,15 @@ def compression_goal(
     ``base_held_out_error``, ``budget_mode``). A run counts as beating the base when its
     held-out error is below the base's; its cell (d, n, seed) has the same training rows in
     every sweep of one task, so the best compression attempt on those rows is its base-relative
-    certificate. Also states, per budget, the longest code a certificate below guessing allows
+    certificate. Only attempts whose quantised model has a lower training error than the base
+    count: the base's own zero-bit certificate is base-relative too, and a compressed model no
+    better than the base says nothing about fine-tuning. Also states, per budget, the longest code a certificate below guessing allows
     at zero training error, n·kl(0 ‖ guess) − ln(1/δ) = n·ln(1/(1 − guess)) − ln(1/δ).
     """
     found = _records() if records is None else records
     rows = _attempts(found, guess_error) if found else pd.DataFrame()
+    if len(rows):
+        rows = rows[rows["quantised err"] < rows["base err"]]
     best = (
         {
             (float(d), int(n), int(seed)): bool(cell["non-vacuous"].any())
@@ -260,8 +264,10 @@ def compression_goal(
         f"- Goal *a base-relative certificate non-vacuous wherever the fine-tune beats the "
         f"base*: {verdict}. The fine-tune's held-out error is below the base's in {len(keys)} "
         f"of {len(runs)} runs (both sweeps; a cell's training rows are the same in each); the "
-        f"best compression certificate of the run's own rows is below guessing for {met} of "
-        f"them, tried but not below guessing for {failed}, not tried for {len(keys) - met - failed}"
+        f"best compression certificate of the run's own rows (of a quantised model whose "
+        f"training error is below the base's) is below guessing for {met} of them, tried but "
+        f"not below guessing for {failed}, not tried (or no such model) for "
+        f"{len(keys) - met - failed}"
         + (
             " (" + ", ".join(f"{count} at n = {n}" for n, count in sorted(untried.items())) + ")"
             if len(untried)

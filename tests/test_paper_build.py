@@ -228,9 +228,13 @@ def test_compression_conclusion_follows_the_records(tmp_path, monkeypatch):
     goal = compression.compression_goal(runs, guess)
     assert "**not met**. The fine-tune's held-out error is below the base's in 3 of 4 runs" in goal
     assert (
-        "below guessing for 2 of them, tried but not below guessing for 0, not tried for 1 (1 at n = 256)"
-        in goal
+        "is below guessing for 2 of them, tried but not below guessing for 0, not tried (or no "
+        "such model) for 1 (1 at n = 256)" in goal
     )
+    # a non-vacuous certificate of a compressed model no better than the base does not count
+    (tmp_path / "g.json").write_text(json.dumps([record(2, 256, 256, 0.31, 0.3, 0.33, 50, 0.4)]))
+    assert "no such model) for 1 (1 at n = 256)" in compression.compression_goal(runs, guess)
+    (tmp_path / "g.json").unlink()
     assert f"{256 * math.log(7) - math.log(20):,.0f} at n = 256" in goal
     monkeypatch.setattr(compression, "SUMMARY_CELLS", 2)  # 5 cells: counted, not listed
     summary = compression.compression_summary(guess)
