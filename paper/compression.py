@@ -168,6 +168,15 @@ def compression_conclusion(
         )
         if best["subspace err"] > best["base err"] - 0.05:
             text += " (its subspace did not learn: it certifies a model no better than the base)"
+            better = cell[cell["quantised err"] < cell["base err"]]
+            if len(better):
+                pick = better.loc[better["certificate"].idxmin()]
+                text += (
+                    f"; of a compressed model better than the base on its rows (training error "
+                    f"{pick['quantised err']:.3f} vs {pick['base err']:.3f}): "
+                    f"{pick['certificate']:.3f} (D = {pick['D']}, K = {pick['K']}), "
+                    + ("non-vacuous" if pick["non-vacuous"] else "not below guessing")
+                )
         text += "."
         if not best["non-vacuous"] and len(learnt_cell):
             closest = learnt_cell.loc[

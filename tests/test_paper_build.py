@@ -234,7 +234,15 @@ def test_compression_conclusion_follows_the_records(tmp_path, monkeypatch):
     # a non-vacuous certificate of a compressed model no better than the base does not count
     (tmp_path / "g.json").write_text(json.dumps([record(2, 256, 256, 0.31, 0.3, 0.33, 50, 0.4)]))
     assert "no such model) for 1 (1 at n = 256)" in compression.compression_goal(runs, guess)
+    table = compression.compression_conclusion(guess)
+    assert "of a compressed model better than the base on its rows" not in table
+    (tmp_path / "h.json").write_text(json.dumps([record(2, 256, 512, 0.31, 0.1, 0.2, 150, 0.4)]))
+    assert (
+        "of a compressed model better than the base on its rows (training error 0.200 vs 0.310)"
+        in compression.compression_conclusion(guess)
+    )
     (tmp_path / "g.json").unlink()
+    (tmp_path / "h.json").unlink()
     assert f"{256 * math.log(7) - math.log(20):,.0f} at n = 256" in goal
     monkeypatch.setattr(compression, "SUMMARY_CELLS", 2)  # 5 cells: counted, not listed
     summary = compression.compression_summary(guess)
