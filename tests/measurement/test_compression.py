@@ -188,10 +188,9 @@ def test_compression_certificate_end_to_end(quantiser):
         assert "kept step" in str(picked)
 
 
-def test_quantisers_without_training_round_to_the_kmeans_levels():
-    """With no quantisation-aware steps both quantisers give the k-means codebook (float16) and
-    every coordinate's nearest level; with steps, every coordinate ends on a level."""
-    from measurement._compression import INCREMENTAL_PHASES, _batches, _pad_batch, _quantise
+def _quantiser_setup(steps: int):
+    """A tiny model, its 64-dimensional projection, a random z and ``steps`` batches of 4."""
+    from measurement._compression import _batches, _pad_batch
 
     model = tiny_llama(seed=2)
     proj = _SparseProjection(model, dimension=64, seed=0, nonzeros=4)
@@ -199,7 +198,15 @@ def test_quantisers_without_training_round_to_the_kmeans_levels():
     rng = np.random.default_rng(0)
     prompts = tuple((1, *(int(t) for t in rng.integers(3, 300, size=4))) for _ in range(8))
     examples = TokenizedExamples(prompts, tuple((7, 2) for _ in prompts))
-    batches = [_pad_batch(examples, rows, 0) for rows in _batches(8, 4, 8, 0)]
+    return model, proj, z, [_pad_batch(examples, rows, 0) for rows in _batches(8, 4, steps, 0)]
+
+
+def test_quantisers_without_training_round_to_the_kmeans_levels():
+    """With no quantisation-aware steps both quantisers give the k-means codebook (float16) and
+    every coordinate's nearest level; with steps, every coordinate ends on a level."""
+    from measurement._compression import INCREMENTAL_PHASES, _quantise
+
+    model, proj, z, batches = _quantiser_setup(8)
     centres, _ = kmeans_1d(z.numpy(), 5)
     for quantiser in ("ste", "incremental"):
         cfg = CompressionConfig(dimension=128, levels=5, qat_steps=0, quantiser=quantiser)
@@ -218,15 +225,9 @@ def test_quantisers_without_training_round_to_the_kmeans_levels():
 def test_quantisation_keeps_the_measured_iterate_with_the_lowest_error():
     """With ``qat_select_every`` the quantiser certifies the iterates at 0, every k steps and the
     last, and returns the one with the lowest certificate (the later on a tie)."""
-    from measurement._compression import _batches, _pad_batch, _quantise
+    from measurement._compression import _quantise
 
-    model = tiny_llama(seed=2)
-    proj = _SparseProjection(model, dimension=64, seed=0, nonzeros=4)
-    z = torch.randn(64, generator=torch.Generator().manual_seed(4))
-    rng = np.random.default_rng(0)
-    prompts = tuple((1, *(int(t) for t in rng.integers(3, 300, size=4))) for _ in range(8))
-    examples = TokenizedExamples(prompts, tuple((7, 2) for _ in prompts))
-    batches = [_pad_batch(examples, rows, 0) for rows in _batches(8, 4, 7, 0)]
+    model, proj, z, batches = _quantiser_setup(7)
     cfg = CompressionConfig(
         dimension=128, levels=5, qat_steps=7, qat_lr=0.3, qat_select_every=3, quantiser="ste"
     )
