@@ -763,20 +763,17 @@ def compression_certificate(
     n = len(train)
     seconds: dict[str, float] = {}
 
-    def errors(params: dict[str, Any] | None, module: Any = lm) -> tuple[float, float | None]:
-        tr = float(
+    def error(examples: TokenizedExamples | None, params: Any, module: Any) -> float | None:
+        if examples is None:
+            return None
+        return float(
             sequence_errors(
-                module, train, params=params, pad_id=pad_id, batch_size=cfg.eval_batch_size
+                module, examples, params=params, pad_id=pad_id, batch_size=cfg.eval_batch_size
             ).mean()
         )
-        ho = None
-        if held is not None:
-            ho = float(
-                sequence_errors(
-                    module, held, params=params, pad_id=pad_id, batch_size=cfg.eval_batch_size
-                ).mean()
-            )
-        return tr, ho
+
+    def errors(params: dict[str, Any] | None, module: Any = lm) -> tuple[float, float | None]:
+        return error(train, params, module), error(held, params, module)
 
     t0 = time.perf_counter()
     lm.eval()
@@ -842,15 +839,7 @@ def compression_certificate(
     t0 = time.perf_counter()
 
     def certify(book: Any, assign: Any) -> tuple[float, float]:
-        err = float(
-            sequence_errors(
-                lm,
-                train,
-                params=proj.params(book[assign]),
-                pad_id=pad_id,
-                batch_size=cfg.eval_batch_size,
-            ).mean()
-        )
+        err = error(train, proj.params(book[assign]), lm)
         nats = code_length(
             assign.numpy().astype(np.int64), cfg.levels, hyperparameter_bits=cfg.hyperparameter_bits
         ).nats
@@ -864,7 +853,11 @@ def compression_certificate(
         )
     with torch.no_grad():
         q_params = proj.params(codebook[a])
-    q_err, q_ho = errors(q_params)
+    if qat_trace:  # the kept iterate's training error is already measured, on these weights
+        q_err = next(e for step, e, _ in qat_trace if step == qat_kept)
+        q_ho = error(held, q_params, lm)
+    else:
+        q_err, q_ho = errors(q_params)
     seconds["quantisation"] = time.perf_counter() - t0
 
     assign = a.numpy().astype(np.int64)

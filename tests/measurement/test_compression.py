@@ -178,13 +178,18 @@ def test_compression_certificate_end_to_end(quantiser):
     assert set(data["accuracies"]) == {"base", "full", "subspace", "quantised"}
     if quantiser == "ste":  # the same run, keeping the best measured quantised iterate
         picked = compression_certificate(
-            model, train, CompressionConfig(**{**cfg.to_dict(), "qat_select_every": 4})
+            model,
+            train,
+            CompressionConfig(**{**cfg.to_dict(), "qat_select_every": 4}),
+            heldout=train,
         )
         assert [step for step, _, _ in picked.qat_trace] == [0, 4, 8, 10]
         assert picked.bound == min(bound for _, _, bound in picked.qat_trace)
         assert picked.bound <= cert.bound  # the last iterate (step 10) is a candidate
         kept = dict((s, (e, b)) for s, e, b in picked.qat_trace)[picked.qat_kept_step]
         assert kept == (picked.train_error, picked.bound)
+        # the training error is taken from the trace; measured afresh on the kept weights
+        assert picked.heldout_errors["quantised"] == picked.train_error
         assert "kept step" in str(picked)
 
 
