@@ -242,8 +242,9 @@ def compression_goal(
     every sweep of one task, so the best compression attempt on those rows is its base-relative
     certificate. Only attempts whose quantised model has a lower training error than the base
     count: the base's own zero-bit certificate is base-relative too, and a compressed model no
-    better than the base says nothing about fine-tuning. Also states, per budget, the longest code a certificate below guessing allows
-    at zero training error, n·kl(0 ‖ guess) − ln(1/δ) = n·ln(1/(1 − guess)) − ln(1/δ).
+    better than the base says nothing about fine-tuning. Also states, per budget, the longest
+    code a certificate below guessing allows at zero training error,
+    n·kl(0 ‖ guess) − ln(1/δ) = n·ln(1/(1 − guess)) − ln(1/δ).
     """
     found = _records() if records is None else records
     rows = _attempts(found, guess_error) if found else pd.DataFrame()
