@@ -13,9 +13,12 @@ learning rates) are a search for a model with a short code, not part of its desc
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+from collections import Counter
 
+import numpy as np
 import pandas as pd
 from paths import RESULTS
 from tables import md_table
@@ -196,10 +199,66 @@ def compression_conclusion(
     return "\n".join(lines)
 
 
+def _spearman_null(values: list[float], ds: list[float]) -> tuple[float, Counter]:
+    """Spearman's ρ of ``values`` with ``ds`` and its exact null distribution.
+
+    Under the null (no ordering with d) every assignment of the values to the difficulties is
+    equally likely, so the null distribution of ρ is that of the k! permutations of the values
+    (k ≤ 8 here); ρ is rounded to 12 digits so that equal values share one key. Values equal at
+    every d have no ρ (NaN) and a null that is 0 with certainty (they add nothing to a pooled sum).
+    """
+    if len(set(values)) == 1:
+        return math.nan, Counter({0.0: 1})
+    observed = pd.Series(values).corr(pd.Series(ds), method="spearman")
+    null: Counter = Counter(
+        round(pd.Series(perm).corr(pd.Series(ds), method="spearman"), 12)
+        for perm in itertools.permutations(values)
+    )
+    return float(observed), null
+
+
+def _rho(value: float) -> str:
+    """ρ signed to two decimals; a dash where it is undefined (values equal at every d)."""
+    return "–" if math.isnan(value) else f"{value:+.2f}"
+
+
+def _upper_p(observed: float, null: Counter) -> float:
+    """P(statistic ≥ observed) under ``null`` (a count of statistic values), ties included."""
+    total = sum(null.values())
+    return sum(c for v, c in null.items() if v >= observed - 1e-9) / total
+
+
+def _convolve(a: Counter, b: Counter) -> Counter:
+    """The distribution of the sum of two independent statistics given as counts."""
+    out: Counter = Counter()
+    for va, ca in a.items():
+        for vb, cb in b.items():
+            out[round(va + vb, 9)] += ca * cb
+    return out
+
+
+def _ordering(rho: float, null: Counter, what: str) -> str:
+    """The verdict of an exact one-sided permutation test of ρ in each direction, at 0.05."""
+    if math.isnan(rho):
+        return f"the {what} is the same at every d"
+    p_up, p_down = _upper_p(rho, null), _upper_p(-rho, Counter({-v: c for v, c in null.items()}))
+    if p_up < 0.05:
+        return f"{what} rises with d (exact one-sided permutation p = {p_up:.3f})"
+    if p_down < 0.05:
+        return f"{what} falls with d (exact one-sided permutation p = {p_down:.3f})"
+    return (
+        f"no ordering of the {what} with d that these cells can show (exact permutation p = "
+        f"{min(p_up, p_down):.2f} in the likelier direction)"
+    )
+
+
 def _across_difficulty(rows: pd.DataFrame) -> list[str]:
     """Base-relative complexity against difficulty: cells of one budget certified with one
-    recipe (D, K, steps, quantiser), at least three difficulties."""
+    recipe (D, K, steps, quantiser), at least three difficulties; then, per budget, the recipes
+    pooled by a stratified exact permutation test (the sum of the per-recipe Spearman ρ, d
+    permuted within each recipe), so that a recipe's effort never stands in for difficulty."""
     out = []
+    pooled: dict[int, list[dict[str, tuple[float, Counter]]]] = {}
     recipe = ["n", "seed", "D", "K", "P seed", "subspace steps", "quantiser × steps"]
     for key, group in rows.groupby(recipe):
         per_d = group.groupby("d").agg(
@@ -210,7 +269,12 @@ def _across_difficulty(rows: pd.DataFrame) -> list[str]:
         if len(per_d) < 3:
             continue
         n, seed, dim, levels, _, steps, quant = key
-        rho = per_d["cert"].corr(pd.Series(per_d.index, index=per_d.index), method="spearman")
+        ds = [float(d) for d in per_d.index]
+        rho, null = _spearman_null(list(per_d["cert"]), ds)
+        rho_code, null_code = _spearman_null(list(per_d["code"]), ds)
+        pooled.setdefault(int(n), []).append(
+            {"certificate": (rho, null), "code length": (rho_code, null_code)}
+        )
         out.append(
             f"- Across difficulty at {_budget(n, seed)}, with one recipe (D = {dim}, K = {levels}, "
             f"{steps} subspace steps, quantiser {quant}): d = "
@@ -221,12 +285,28 @@ def _across_difficulty(rows: pd.DataFrame) -> list[str]:
             + " / ".join(f"{v:.3f}" for v in per_d["error"])
             + ", certificate "
             + " / ".join(f"{v:.3f}" for v in per_d["cert"])
-            + f" (Spearman ρ of certificate with d: {rho:+.2f}). The same number of bits "
-            + (
-                "describes the fine-tune less well on harder data."
-                if rho > 0
-                else "does not describe the fine-tune less well on harder data."
+            + f" (Spearman ρ with d: code {_rho(rho_code)}, certificate {_rho(rho)}): "
+            + _ordering(rho, null, "certificate")
+            + "."
+        )
+    for n, strata in sorted(pooled.items()):
+        if len(strata) < 2:
+            continue
+        verdicts = []
+        for what in ("code length", "certificate"):
+            null = Counter({0.0: 1})
+            for stratum in strata:
+                null = _convolve(null, stratum[what][1])
+            total = round(sum(np.nan_to_num(stratum[what][0]) for stratum in strata), 9)
+            verdicts.append(
+                f"summed Spearman ρ of the {what} with d {total:+.2f} (at most "
+                f"{max(null):+.2f}): " + _ordering(total, null, what)
             )
+        out.append(
+            f"- Pooled at n = {n} ({len(strata)} recipe × seed groups above, d permuted within "
+            "each, so a recipe's effort never stands in for difficulty): "
+            + "; ".join(verdicts)
+            + "."
         )
     return out
 

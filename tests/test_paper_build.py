@@ -201,7 +201,11 @@ def test_compression_conclusion_follows_the_records(tmp_path, monkeypatch):
     text = compression.compression_conclusion(guess)
     assert "Across difficulty at n = 4096, seed 0, with one recipe (D = 4096, K = 3" in text
     assert "quantised training error 0.300 / 0.350 / 0.400" in text
-    assert "(Spearman ρ of certificate with d: +1.00)" in text
+    # three difficulties cannot show an ordering at 0.05 (exact p = 1/3! for ρ = 1); a code equal
+    # at every d has no ρ
+    assert "(Spearman ρ with d: code –, certificate +1.00): no ordering of the certificate" in text
+    assert "(exact permutation p = 0.17 in the likelier direction)" in text
+    assert "Pooled at" not in text  # one recipe group: nothing to pool
     section = compression.compression_section(guess)
     assert section[0].startswith("#### Base-relative") and "| d.json |" in section[2]
     # a second data seed is its own cell; a recipe that keeps the best measured iterate says so
@@ -252,6 +256,56 @@ def test_compression_conclusion_follows_the_records(tmp_path, monkeypatch):
     assert (
         met.startswith("- Goal *a base-relative certificate non-vacuous wherever")
         and "**met**" in met
+    )
+
+
+def test_certificate_ordering_with_difficulty_is_tested_exactly(tmp_path, monkeypatch):
+    """Per recipe, an exact permutation test of Spearman's ρ (k! assignments); per budget, the
+    recipes pooled with d permuted within each (the null is the convolution of theirs)."""
+    import json
+
+    import compression
+    from scipy.stats import spearmanr
+
+    from pacbound import kl_inv_upper
+
+    rho, null = compression._spearman_null([0.3, 0.1, 0.5, 0.4, 0.2], [2, 3, 4, 5, 6])
+    assert rho == pytest.approx(spearmanr([0.3, 0.1, 0.5, 0.4, 0.2], [2, 3, 4, 5, 6])[0])
+    assert sum(null.values()) == 120 and null[1.0] == 1 and null[-1.0] == 1
+    assert compression._upper_p(1.0, null) == pytest.approx(1 / 120)
+
+    def record(d, seed, q_err, nats):
+        return {
+            "difficulty": d,
+            "n": 4096,
+            "seed": seed,
+            "certificate": float(kl_inv_upper(q_err, (nats + math.log(20)) / 4096)),
+            "base_certificate": 0.99,
+            "config": {"dimension": 4096, "levels": 5, "steps": 300, "delta": 0.05},
+            "result": {
+                "base_error": 0.99,
+                "subspace_error": 0.0,
+                "train_error": q_err,
+                "code": {"nats": nats},
+            },
+        }
+
+    # the certificate rises with d in two seeds; the code rises in one and falls in the other
+    records = [
+        record(d, seed, 0.02 * d, 6000 + (1 if seed == 0 else -1) * 10 * d)
+        for seed in (0, 1)
+        for d in (2, 3, 4, 5)
+    ]
+    (tmp_path / "a.json").write_text(json.dumps(records))
+    monkeypatch.setattr(compression, "COMPRESSION", tmp_path)
+    text = compression.compression_conclusion(6 / 7)
+    assert text.count("certificate rises with d (exact one-sided permutation p = 0.042)") == 2
+    pooled = next(line for line in text.splitlines() if line.startswith("- Pooled at n = 4096"))
+    assert "(2 recipe × seed groups above, d permuted within each" in pooled
+    assert "summed Spearman ρ of the code length with d +0.00 (at most +2.00): no ordering" in pooled
+    assert (
+        "summed Spearman ρ of the certificate with d +2.00 (at most +2.00): certificate rises "
+        "with d (exact one-sided permutation p = 0.002)" in pooled  # 1/24², 1/576
     )
 
 
