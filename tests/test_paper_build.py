@@ -302,7 +302,9 @@ def test_certificate_ordering_with_difficulty_is_tested_exactly(tmp_path, monkey
     assert text.count("certificate rises with d (exact one-sided permutation p = 0.042)") == 2
     pooled = next(line for line in text.splitlines() if line.startswith("- Pooled at n = 4096"))
     assert "(2 recipe × seed groups above, d permuted within each" in pooled
-    assert "summed Spearman ρ of the code length with d +0.00 (at most +2.00): no ordering" in pooled
+    assert (
+        "summed Spearman ρ of the code length with d +0.00 (at most +2.00): no ordering" in pooled
+    )
     assert (
         "summed Spearman ρ of the certificate with d +2.00 (at most +2.00): certificate rises "
         "with d (exact one-sided permutation p = 0.002)" in pooled  # 1/24², 1/576
