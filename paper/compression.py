@@ -222,10 +222,12 @@ def _rho(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:+.2f}"
 
 
-def _upper_p(observed: float, null: Counter) -> float:
-    """P(statistic ≥ observed) under ``null`` (a count of statistic values), ties included."""
-    total = sum(null.values())
-    return sum(c for v, c in null.items() if v >= observed - 1e-9) / total
+def _tail_p(observed: float, null: Counter, upper: bool = True) -> float:
+    """P(statistic ≥ observed) under ``null`` (a count of statistic values), ties included;
+    P(statistic ≤ observed) with ``upper=False``."""
+    sign = 1.0 if upper else -1.0
+    hits = sum(c for v, c in null.items() if sign * (v - observed) >= -1e-9)
+    return hits / sum(null.values())
 
 
 def _convolve(a: Counter, b: Counter) -> Counter:
@@ -241,7 +243,7 @@ def _ordering(rho: float, null: Counter, what: str) -> str:
     """The verdict of an exact one-sided permutation test of ρ in each direction, at 0.05."""
     if math.isnan(rho):
         return f"the {what} is the same at every d"
-    p_up, p_down = _upper_p(rho, null), _upper_p(-rho, Counter({-v: c for v, c in null.items()}))
+    p_up, p_down = _tail_p(rho, null), _tail_p(rho, null, upper=False)
     if p_up < 0.05:
         return f"{what} rises with d (exact one-sided permutation p = {p_up:.3f})"
     if p_down < 0.05:

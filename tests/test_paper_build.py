@@ -272,7 +272,8 @@ def test_certificate_ordering_with_difficulty_is_tested_exactly(tmp_path, monkey
     rho, null = compression._spearman_null([0.3, 0.1, 0.5, 0.4, 0.2], [2, 3, 4, 5, 6])
     assert rho == pytest.approx(spearmanr([0.3, 0.1, 0.5, 0.4, 0.2], [2, 3, 4, 5, 6])[0])
     assert sum(null.values()) == 120 and null[1.0] == 1 and null[-1.0] == 1
-    assert compression._upper_p(1.0, null) == pytest.approx(1 / 120)
+    assert compression._tail_p(1.0, null) == pytest.approx(1 / 120)
+    assert compression._tail_p(-1.0, null, upper=False) == pytest.approx(1 / 120)
 
     def record(d, seed, q_err, nats):
         return {
