@@ -23,7 +23,13 @@ from pacbound._results import BoundResult
 from pacbound.exceptions import InvalidParameterError
 from pacbound.support._validation import check_choice, check_in_interval, check_integer_array
 
-__all__ = ["dziugaite_roy", "dziugaite_roy_grid", "mc_certificate", "test_set_bound"]
+__all__ = [
+    "dziugaite_roy",
+    "dziugaite_roy_grid",
+    "mc_certificate",
+    "test_set_bound",
+    "test_set_lower_bound",
+]
 
 _GRID_TOL = 1e-9
 
@@ -366,3 +372,66 @@ def test_set_bound(
 
 
 test_set_bound.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def test_set_lower_bound(k: ArrayLike, n: ArrayLike, delta: ArrayLike) -> NDArray[np.float64]:
+    r"""The exact binomial-tail *lower* confidence bound on the risk from ``k`` errors in ``n``.
+
+    Let :math:`k`, :math:`n`, :math:`\delta` represent ``k``, ``n``, ``delta``. With probability
+    at least :math:`1-\delta`,
+
+    .. math::
+
+        R \ge \min\{p : \Pr[\mathrm{Bin}(n, p) \ge k] \ge \delta\}
+          = \mathrm{Beta}^{-1}(\delta;\ k,\ n - k + 1),
+
+    which is 0 for :math:`k = 0`. The mirror of :func:`test_set_bound`: where it says how bad a
+    model can be, this says how good it cannot be. Since any sound certificate of a model is at
+    least its risk (with probability :math:`1-\delta` for the certificate's own δ), a lower
+    bound at or above a threshold shows that no certificate of that model, by any method, can go
+    below the threshold (with probability at least :math:`1-\delta` over the held-out sample).
+    The value is rounded down by 4 ulp against the rounding error of the inverse incomplete beta
+    function.
+
+    Parameters
+    ----------
+    k : array_like of int
+        Errors on the held-out set, 0 <= k <= n.
+    n : array_like of int
+        Held-out set size, >= 1.
+    delta : array_like
+        Failure probability in (0, 1).
+
+    Returns
+    -------
+    ndarray of float64
+        The lower bound, in [0, k/n] (a 0-d array for scalar input).
+
+    References
+    ----------
+    Clopper and Pearson (1934), "The use of confidence or fiducial limits illustrated in the
+    case of the binomial", Biometrika 26.
+
+    Examples
+    --------
+    >>> from pacbound import test_set_lower_bound
+    >>> round(float(test_set_lower_bound(100, 10000, 0.01)), 10)
+    0.007829753
+    """
+    k_arr = check_integer_array(k, "k", 0)
+    n_arr = check_integer_array(n, "n", 1)
+    d = check_in_interval(delta, "delta", 0.0, 1.0, closed="neither", allow_nan=False)
+    k_b, n_b = np.broadcast_arrays(k_arr, n_arr)
+    if np.any(k_b > n_b):
+        raise InvalidParameterError(
+            f"`k` must be an integer in [0, n]; got {int(k_b[k_b > n_b].flat[0])!r} errors in "
+            f"{int(n_b[k_b > n_b].flat[0])!r} examples."
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        none = k_b <= 0
+        tail = betaincinv(np.where(none, 1.0, k_b), n_b - k_b + 1.0, d)
+        value = np.where(none, 0.0, np.maximum(tail * (1.0 - 2.0**-50), 0.0))
+    return np.asarray(value, dtype=np.float64)
+
+
+test_set_lower_bound.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -21,6 +21,7 @@ EXPORTS: dict[str, str] = {
     "dziugaite_roy_grid": "pacbound._certificates",
     "mc_certificate": "pacbound._certificates",
     "test_set_bound": "pacbound._certificates",
+    "test_set_lower_bound": "pacbound._certificates",
     # Gaussian KL
     "gaussian_kl_diagonal": "pacbound._gaussian",
     "gaussian_kl_grouped": "pacbound._gaussian",

@@ -72,6 +72,48 @@ def run_certificate_stage(tradeoff: Callable, log: list[str], workers: int = 2) 
     return pooled
 
 
+def _reach(r) -> str:
+    """What any certificate of run ``r``'s fine-tune could reach (``_with_reach``'s fields)."""
+    said = f"the fine-tune's own error ≥ {r.held_out_error_lower:.3f}"
+    if r.out_of_reach:
+        return said + ": out of reach"
+    return said + f"; a free model as good as it: {r.best_case_certificate:.3f} on the n_B rows"
+
+
+def _reach_summary(failing: pd.DataFrame, guess_error: float) -> str:
+    """Why the runs ``failing`` the goal fail: beyond any sound certificate, or how close the
+    best case of the method comes."""
+    if failing.empty:
+        return ""
+    gone = failing[failing["out_of_reach"]]
+    rest = failing[~failing["out_of_reach"]]
+    confidence = 100 * (1 - float(failing["delta"].iloc[0]))
+    text = ""
+    if len(gone):
+        text += (
+            f" {len(gone)} of these {len(failing)} {'is' if len(gone) == 1 else 'are'} out of "
+            "reach of any certificate below "
+            f"guessing: the fine-tune's own in-distribution error, at its {confidence:g}% lower "
+            f"confidence bound from {int(failing['n_held_out'].iloc[0])} fresh samples (exact "
+            "binomial), is at or above the guessing error, and a sound certificate is never "
+            "below the error it certifies (with the same confidence)."
+        )
+    if len(rest):
+        below = int((rest["best_case_certificate"] < guess_error).sum())
+        text += (
+            f" For the {'other ' if len(gone) else ''}{len(rest)} "
+            f"run{'s' if len(rest) > 1 else ''} the fine-tune's own error "
+            "leaves room below guessing, but even a model as good as the fine-tune that cost "
+            "nothing (KL = 0) would be certified at "
+            f"{rest['best_case_certificate'].min():.3f}-{rest['best_case_certificate'].max():.3f} "
+            f"on the n_B bound rows ({below} of {len(rest)} below guessing), while the prior "
+            f"runs, trained on the other part, err "
+            f"{rest['prior_held_out_error'].min():.3f}-{rest['prior_held_out_error'].max():.3f} "
+            "on fresh samples."
+        )
+    return text
+
+
 def _goal_lines(res) -> list[str]:
     frame = pd.DataFrame(list(res.records))
     cells = pd.DataFrame(list(res.cells))
@@ -95,10 +137,11 @@ def _goal_lines(res) -> list[str]:
             + "; ".join(
                 f"d = {r.difficulty:g}, n = {r.n}, seed {r.seed} ({r.budget_mode}): "
                 f"{r.certificate:.3f} (prior run's held-out error {r.prior_held_out_error:.3f}, "
-                f"n_B = {r.n_bound})"
+                f"n_B = {r.n_bound}; {_reach(r)})"
                 for r in failing.sort_values(["budget_mode", "n", "difficulty"]).itertuples()
             )
             + "."
+            + _reach_summary(failing, res.guess_error)
         )
     )
     largest = int(frame["n"].max())

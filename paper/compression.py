@@ -319,7 +319,9 @@ def compression_goal(
     """The goal *a base-relative certificate non-vacuous wherever the fine-tune beats the base*.
 
     ``runs`` holds the sweeps' runs (``difficulty``, ``n``, ``seed``, ``held_out_error``,
-    ``base_held_out_error``, ``budget_mode``). A run counts as beating the base when its
+    ``base_held_out_error``, ``budget_mode``, and optionally ``out_of_reach``: the fine-tune's
+    own error is at or above guessing at its lower confidence bound, so no certificate of it
+    can be below guessing). A run counts as beating the base when its
     held-out error is below the base's; its cell (d, n, seed) has the same training rows in
     every sweep of one task, so the best compression attempt on those rows is its base-relative
     certificate. Only attempts whose quantised model has a lower training error than the base
@@ -351,6 +353,16 @@ def compression_goal(
         f"{max(occam_code_allowed(0.0, guess_error, int(n), delta), 0.0):,.0f} at n = {int(n)}"
         for n in sorted(set(runs["n"]))
     )
+    gone = (
+        int(beats["out_of_reach"].sum()) if "out_of_reach" in beats.columns else 0
+    )  # no certificate of the fine-tune can be below guessing
+    reach = (
+        f" {gone} of the {len(keys)} {'is' if gone == 1 else 'are'} out of reach of any "
+        "certificate below guessing, by any method: the fine-tune's own error, at its lower confidence bound from the held-out "
+        "samples, is at or above guessing."
+        if gone
+        else ""
+    )
     verdict = "**met**" if met == len(keys) else "**not met**"
     return (
         f"- Goal *a base-relative certificate non-vacuous wherever the fine-tune beats the "
@@ -365,8 +377,8 @@ def compression_goal(
             if len(untried)
             else ""
         )
-        + ". Even at zero training error a certificate below guessing needs a code under "
-        f"{zero_error} nats (n·kl(0 ‖ {guess_error:.3f}) − ln(1/δ))."
+        + f".{reach} Even at zero training error a certificate below guessing needs a code "
+        f"under {zero_error} nats (n·kl(0 ‖ {guess_error:.3f}) − ln(1/δ))."
     )
 
 

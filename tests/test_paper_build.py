@@ -102,6 +102,7 @@ def test_llm_section_before_and_after_the_sweep(monkeypatch):
 def test_certificate_section_measures_the_goals():
     from certificates import certificate_section
 
+    import pacbound
     from fits.experiments import summarise_certificates
     from fits.experiments._sweep_certificates import _with_reference
     from tests.fits._certificate_records import certificate_record
@@ -118,6 +119,24 @@ def test_certificate_section_measures_the_goals():
     text = certificate_section({"calibrated-epochs": res})
     assert "**2 of 3 runs**" in text
     assert "**not met**: 2 of 3 runs; the others are d = 2, n = 64, seed 0" in text
+    # why it fails: its fine-tune (128 of 256 held-out samples wrong) leaves room; a free model
+    # that good would get 0.681 on its 32 bound rows (16 errors), below guessing
+    lower = float(pacbound.test_set_lower_bound(128, 256, 0.025))
+    best = float(pacbound.test_set_bound(16, 32, 0.025).value)
+    assert (
+        f"the fine-tune's own error ≥ {lower:.3f}; a free model as good as it: {best:.3f}" in text
+    )
+    assert "out of reach" not in text
+    assert "For the 1 run the fine-tune's own error leaves room below guessing" in text
+    assert f"certified at {best:.3f}-{best:.3f} on the n_B bound rows (1 of 1 below" in text
+    hopeless = rec(4, 64, 1, 1.0, 250 / 256)
+    res = summarise_certificates("calibrated-epochs", [*records, hopeless], 6 / 7, options)
+    text = certificate_section({"calibrated-epochs": res})
+    assert "seed 1 (epochs): 1.000 (prior run's held-out error 0.997, n_B = 32; the " in text
+    assert "the fine-tune's own error ≥ 0.950: out of reach)" in text
+    assert "1 of these 2 is out of reach of any certificate below guessing" in text
+    assert "at its 97.5% lower confidence bound from 256 fresh samples" in text
+    assert "For the other 1 run the" in text
     assert "largest budget is n = 1024 (no n = 4096 runs)" in text
     assert "is 0.200 (not within 0.15)" in text
     assert "exceeds 0.1 (held-out 0-1 sequence error): 2; of these, 2 have" in text
@@ -248,6 +267,12 @@ def test_compression_conclusion_follows_the_records(tmp_path, monkeypatch):
     (tmp_path / "g.json").unlink()
     (tmp_path / "h.json").unlink()
     assert f"{256 * math.log(7) - math.log(20):,.0f} at n = 256" in goal
+    assert "out of reach" not in goal  # runs without the column: nothing said
+    reach = runs.assign(out_of_reach=[False, True, True, False])  # the 3rd does not beat the base
+    assert (
+        "1 of the 3 is out of reach of any certificate below guessing, by any method"
+        in compression.compression_goal(reach, guess)
+    )
     monkeypatch.setattr(compression, "SUMMARY_CELLS", 2)  # 5 cells: counted, not listed
     summary = compression.compression_summary(guess)
     assert "6 attempts on 5 calibrated cells (best per cell): below guessing in 3 of 5" in summary

@@ -56,7 +56,9 @@ class SweepCertificates:
     records : tuple of dict
         One per run (:meth:`RunCertificate.record` plus ``tv_test``, ``test_error``,
         ``test_bound``, ``held_out_test_set_bound``, ``tightness``, ``non_vacuous``,
-        ``below_base``).
+        ``below_base``; and, added when summarised, ``held_out_error_lower``,
+        ``out_of_reach``, ``best_case_certificate``: what any certificate of the fine-tune
+        could reach, see ``_with_reach``).
     cells : tuple of dict
         Means over seeds per (budget mode, n, difficulty).
     dstar : tuple of dict
@@ -64,7 +66,9 @@ class SweepCertificates:
         certificate's and the held-out error's minimisers (None where the minimum is vacuous or
         tied), and Spearman's ρ between the certificate and the held-out error.
     counts : dict
-        Runs, non-vacuous runs, runs below the base's certificate, per difficulty too.
+        Runs, non-vacuous runs, runs below the base's certificate, runs out of reach (the
+        fine-tune's own error, at its lower confidence bound, is at or above guessing), per
+        difficulty too.
     """
 
     sweep: str
@@ -84,7 +88,9 @@ class SweepCertificates:
             f"run's rows, certified on the rest at delta {self.options['delta']:g}).",
             f"  non-vacuous (below the guessing error {self.guess_error:.3f}): "
             f"{c['non_vacuous']} of {c['runs']}; below the base model's certificate on the same "
-            f"rows: {c['below_base']} of {c['runs']}.",
+            f"rows: {c['below_base']} of {c['runs']}; out of reach of any certificate below "
+            f"guessing (the fine-tune's own error is at least that, lower confidence bound): "
+            f"{c.get('out_of_reach', 0)}.",
             f"  {'mode':<7} {'n':>5} {'d':>4} {'seeds':>5}  {'cert':>6} {'base':>6} "
             f"{'held-out':>8} {'prior':>6} {'test-set':>8} {'cert+TV':>7} {'test err':>8}",
         ]
@@ -180,6 +186,32 @@ def _with_reference(record: dict, facts: dict, guess_error: float) -> dict:
     }
 
 
+def _with_reach(record: dict, guess_error: float) -> dict:
+    """A run's record with what any certificate of its fine-tune could reach.
+
+    - ``held_out_error_lower``: the exact binomial lower confidence bound (at the record's δ)
+      on the fine-tune's in-distribution error, from its held-out samples. A sound certificate
+      of a model is at least its risk, so where this is at or above ``guess_error``
+      (``out_of_reach``), no certificate of the fine-tune, by any method, can be below guessing.
+    - ``best_case_certificate``: the binomial certificate on the run's ``n_bound`` bound rows of
+      a model as good as the fine-tune (its held-out error) that costs nothing (KL = 0): the
+      learnt-prior certificate if the prior run, trained on the other part, matched the
+      fine-tune trained on all of it.
+    """
+    import pacbound
+
+    n_held, n_bound = int(record["n_held_out"]), int(record["n_bound"])
+    error, delta = float(record["held_out_error"]), float(record["delta"])
+    lower = float(pacbound.test_set_lower_bound(round(error * n_held), n_held, delta))
+    best = float(pacbound.test_set_bound(round(error * n_bound), n_bound, delta).value)
+    return {
+        **record,
+        "held_out_error_lower": lower,
+        "out_of_reach": bool(lower >= guess_error),
+        "best_case_certificate": best,
+    }
+
+
 MEAN_KEYS = (
     "certificate",
     "base_certificate",
@@ -225,6 +257,7 @@ def summarise_certificates(
 
     if not records:
         raise InvalidParameterError(f"{sweep}: no certified runs to summarise.")
+    records = [_with_reach(r, guess_error) for r in records]
     frame = pd.DataFrame(records)
     keys = ["budget_mode", "n", "difficulty"]
     grouped = frame.groupby(keys, sort=True)
@@ -256,6 +289,7 @@ def summarise_certificates(
         "runs": len(frame),
         "non_vacuous": int(frame["non_vacuous"].sum()),
         "below_base": int(frame["below_base"].sum()),
+        "out_of_reach": int(frame["out_of_reach"].sum()),
         "by_difficulty": by_d,
     }
     cell_rows = [

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import pacbound
 from fits.cli.main import app
 from fits.experiments import summarise_certificates
-from fits.experiments._sweep_certificates import _with_reference
+from fits.experiments._sweep_certificates import _with_reach, _with_reference
 from fits.sweep._spec import SweepSpec, load_spec
 from pacbound.exceptions import InvalidParameterError
 from tests.fits._certificate_records import certificate_record
@@ -39,6 +39,24 @@ def test_reference_bound_and_flags():
     assert not at_guess["non_vacuous"]  # non-vacuous means strictly below guessing
 
 
+def test_reach_says_when_no_certificate_of_the_fine_tune_can_be_below_guessing():
+    guess = 6 / 7
+    # 250 of 256 held-out samples wrong: the fine-tune's error is >= 0.950 at 97.5%
+    hopeless = _with_reach(_record(4, 64, 0, cert=1.0, base=1.0, held=250 / 256, n_held=256), guess)
+    assert hopeless["held_out_error_lower"] == float(pacbound.test_set_lower_bound(250, 256, 0.025))
+    assert hopeless["held_out_error_lower"] == pytest.approx(0.9497, abs=1e-4)
+    assert hopeless["out_of_reach"]
+    # 201 of 256 wrong (0.785): its lower bound 0.730 leaves room below guessing, but even a
+    # free model that good, on the 128 bound rows (100 errors), is certified only at:
+    close = _with_reach(_record(4, 256, 1, cert=0.93, base=0.96, held=201 / 256, n_held=256), guess)
+    assert close["held_out_error_lower"] < guess and not close["out_of_reach"]
+    assert close["best_case_certificate"] == pacbound.test_set_bound(100, 128, 0.025).value
+    assert guess > close["best_case_certificate"] > close["held_out_error"]
+    # the cut is at the lower bound itself: at exactly guessing it is out of reach
+    at = _with_reach(_record(4, 64, 0, 1.0, 1.0, held=0.9, n_held=256), guess)
+    assert _with_reach(at, at["held_out_error_lower"])["out_of_reach"]
+
+
 def test_summary_cells_counts_and_dstar():
     facts = {2: (0.6, 0.50), 4: (0.3, 0.40), 6: (0.1, 0.45)}  # tv, test error per d
     certs = {2: (0.10, 0.12), 4: (0.50, 0.60), 6: (0.95, 0.97)}  # two seeds per d
@@ -55,6 +73,9 @@ def test_summary_cells_counts_and_dstar():
     assert res.counts["runs"] == 6 and res.counts["non_vacuous"] == 4
     assert res.counts["by_difficulty"]["6"] == {"runs": 2, "non_vacuous": 0}
     assert res.counts["below_base"] == 4
+    # d = 6: 0.90 or 0.92 held-out error in 64 samples; lower bounds 0.81 and 0.83 < 6/7
+    assert res.counts["out_of_reach"] == 0
+    assert all("held_out_error_lower" in r for r in res.records)
     cell = next(c for c in res.cells if c["difficulty"] == 2.0)
     assert cell["certificate"] == pytest.approx(0.11) and cell["seeds"] == 2
     (row,) = res.dstar
@@ -65,6 +86,7 @@ def test_summary_cells_counts_and_dstar():
     assert row["rank_agreement"] == pytest.approx(1.0)
     text = str(res)
     assert "non-vacuous (below the guessing error 0.857): 4 of 6" in text
+    assert "(the fine-tune's own error is at least that, lower confidence bound): 0." in text
     assert "empirical d* = 4, minimiser of certificate + TV = 2 (differs)" in text
     # every d vacuous: the bound names no minimiser (a tie at 1 is not an agreement)
     vacuous = [

@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import binom
 
 import pacbound
@@ -17,6 +19,15 @@ from pacbound.exceptions import InvalidParameterError
 from tests.pacbound.reference.bounds_md import DZIUGAITE_ROY_T600, MC_STEP, TEST_SET
 
 test_set_bound = pacbound.test_set_bound  # not collected: it carries __test__ = False
+test_set_lower_bound = pacbound.test_set_lower_bound  # likewise
+
+# (k, n, delta, Beta^-1(delta; k, n - k + 1)): bisection in mpmath at 60 digits.
+LOWER_TEST_SET = [
+    (100, 10000, 0.01, 0.0078297530465669516147),
+    (5, 100, 0.05, 0.019905563662171838044),
+    (250, 256, 0.025, 0.94968709657718504747),
+    (1, 1, 0.05, 0.05),
+]
 
 
 @pytest.mark.parametrize(("n", "k", "delta", "binomial", "chernoff"), TEST_SET)
@@ -35,6 +46,42 @@ def test_test_set_edges_and_vectorisation() -> None:
     assert r.value[2] == 1.0 and r.params["k"].tolist() == [0, 5, 100]
     assert r.value[0] == pytest.approx(1 - 0.05 ** (1 / 100), rel=1e-12)
     assert test_set_bound.__test__ is False
+
+
+@pytest.mark.parametrize(("k", "n", "delta", "exact"), LOWER_TEST_SET)
+def test_test_set_lower_bound_reference(k: int, n: int, delta: float, exact: float) -> None:
+    value = float(test_set_lower_bound(k, n, delta))
+    assert value == pytest.approx(exact, rel=1e-12)
+    assert value <= exact  # rounded toward the conservative side
+    # it is the binomial tail: P[Bin(n, value) >= k] = delta
+    assert binom.sf(k - 1, n, value) == pytest.approx(delta, rel=1e-9)
+
+
+def test_test_set_lower_bound_edges_and_bad_input() -> None:
+    values = test_set_lower_bound([0, 5, 100], 100, 0.05)
+    assert values.shape == (3,) and values[0] == 0.0
+    assert values[2] == pytest.approx(0.05 ** (1 / 100), rel=1e-12)  # P[Bin = n] = p^n
+    assert test_set_lower_bound.__test__ is False
+    with pytest.raises(InvalidParameterError, match=r"`k` must be an integer in \[0, n\]; got 5"):
+        test_set_lower_bound(5, 3, 0.05)
+    with pytest.raises(InvalidParameterError, match="`delta` must be in"):
+        test_set_lower_bound(1, 3, 1.0)
+    with pytest.raises(InvalidParameterError, match="`k`"):
+        test_set_lower_bound(1.5, 3, 0.05)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(1, 5000),
+    frac=st.floats(0.0, 1.0),
+    delta=st.floats(1e-6, 0.5),
+)
+def test_test_set_lower_bound_brackets_the_rate(n: int, frac: float, delta: float) -> None:
+    k = round(frac * n)
+    low = float(test_set_lower_bound(k, n, delta))
+    assert 0.0 <= low <= k / n <= float(test_set_bound(k, n, delta).value)
+    if k < n:  # one more error never lowers it
+        assert float(test_set_lower_bound(k + 1, n, delta)) >= low
 
 
 def test_mc_step_reference() -> None:
