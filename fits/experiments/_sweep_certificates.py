@@ -166,12 +166,17 @@ def _run_facts(run_dir: Path) -> dict[str, float]:
     return {"tv_test": float(meta["difficulty_info"]["tv_test"]), "test_error": 1.0 - float(acc)}
 
 
+def _held_out_count(record: dict) -> tuple[int, int]:
+    """(errors, samples) of the fine-tune on its fresh held-out samples of D_train(d)."""
+    n_held = int(record["n_held_out"])
+    return round(record["held_out_error"] * n_held), n_held
+
+
 def _with_reference(record: dict, facts: dict, guess_error: float) -> dict:
     """A run's certificate record with the test-set bound, the test bound and the flags."""
     import pacbound
 
-    n_held = int(record["n_held_out"])
-    k = round(record["held_out_error"] * n_held)
+    k, n_held = _held_out_count(record)
     reference = float(pacbound.test_set_bound(k, n_held, record["delta"]).value)
     prior_err = record["prior_held_out_error"]
     return {
@@ -200,9 +205,10 @@ def _with_reach(record: dict, guess_error: float) -> dict:
     """
     import pacbound
 
-    n_held, n_bound = int(record["n_held_out"]), int(record["n_bound"])
-    error, delta = float(record["held_out_error"]), float(record["delta"])
-    lower = float(pacbound.test_set_lower_bound(round(error * n_held), n_held, delta))
+    k, n_held = _held_out_count(record)
+    n_bound, delta = int(record["n_bound"]), float(record["delta"])
+    error = float(record["held_out_error"])
+    lower = float(pacbound.test_set_lower_bound(k, n_held, delta))
     best = float(pacbound.test_set_bound(round(error * n_bound), n_bound, delta).value)
     return {
         **record,
